@@ -1,0 +1,1 @@
+"""Persistent subscriptions: group settings, the dispatch engine and the servicer."""
