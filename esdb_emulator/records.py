@@ -92,7 +92,7 @@ class StorageError(Exception):
     """Root of the errors the storage raises; the services translate them to the wire."""
 
 
-class WrongExpectedVersion(StorageError):
+class WrongExpectedVersion(StorageError):  # noqa: N818 - EventStoreDB's error names
     """The stream is not at the expected revision.
 
     `current_revision` is None when the stream has no events (or never existed);
@@ -108,7 +108,7 @@ class WrongExpectedVersion(StorageError):
         )
 
 
-class StreamDeleted(StorageError):
+class StreamDeleted(StorageError):  # noqa: N818 - EventStoreDB's error names
     """The stream is tombstoned (or, for `stream_exists` on delete, soft-deleted)."""
 
     def __init__(self, stream: str):
@@ -116,7 +116,7 @@ class StreamDeleted(StorageError):
         super().__init__(f"Event stream '{stream}' is deleted.")
 
 
-class StreamNotFound(StorageError):
+class StreamNotFound(StorageError):  # noqa: N818 - EventStoreDB's error names
     """A read of a stream that has no readable events (missing or soft-deleted)."""
 
     def __init__(self, stream: str):
@@ -124,9 +124,20 @@ class StreamNotFound(StorageError):
         super().__init__(f"stream {stream!r} not found")
 
 
-class MaxAppendSizeExceeded(StorageError):
+class MaxAppendSizeExceeded(StorageError):  # noqa: N818 - EventStoreDB's error names
     """The proposed events are larger than the server's maximum append size."""
 
     def __init__(self, max_append_size: int):
         self.max_append_size = max_append_size
         super().__init__(f"maximum append size of {max_append_size} bytes exceeded")
+
+
+class StorageFailure(StorageError):  # noqa: N818 - EventStoreDB's error names
+    """The database could not complete a write (I/O error, disk full, ...).
+
+    Nothing of the failed request was written; the original error is the `__cause__`.
+    """
+
+    def __init__(self, detail: str):
+        self.detail = detail
+        super().__init__(f"the event log could not write: {detail}")

@@ -1,23 +1,40 @@
 """The emulator's durable event log: one SQLite database in WAL mode.
 
-INTERFACE STUB: signatures and contracts are fixed; bodies are being written.
+`EventLog` is the facade the services use: it validates requests, hands writes to
+the writer thread (`log_writer`, rules in `log_transaction`), serves reads
+(`log_reader`) and wakes live readers after each commit.
 """
 
 from __future__ import annotations
 
+import asyncio
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+import structlog
+
+from esdb_emulator.log_reader import LogReader
+from esdb_emulator.log_schema import Synchronous
+from esdb_emulator.log_transaction import AppendOp, DeleteOp, Op, TombstoneOp
+from esdb_emulator.log_writer import LogWriter
 from esdb_emulator.records import (
+    DELETED_STREAM_REVISION,
     AppendResult,
     DeleteResult,
     ExpectedRevision,
+    MaxAppendSizeExceeded,
     ProposedEvent,
     ResolvedEvent,
+    StorageError,
 )
 
 DEFAULT_MAX_APPEND_SIZE = 1_048_576
+
+_log = structlog.get_logger("esdb_emulator.storage")
+_STATES = ("any", "no_stream", "stream_exists")
 
 
 class EventLog:
@@ -27,6 +44,11 @@ class EventLog:
     pending into a single transaction (one fsync for many appenders); each awaiting
     caller is resolved on the event loop after the commit is durable. Reads are
     synchronous page reads on a reader connection owned by the event-loop thread.
+
+    Idempotency is EventStoreDB's: a retry with an exact expected revision or
+    `no_stream` is recognised from the stored stream for ever; with `any` or
+    `stream_exists` only through a bounded cache of recent event ids (about 8 MiB,
+    lost on restart), so such a retry may append duplicates, as on a real server.
     """
 
     def __init__(
@@ -37,16 +59,48 @@ class EventLog:
         max_append_size: int = DEFAULT_MAX_APPEND_SIZE,
     ) -> None:
         """`path=None` keeps the log in memory (lost when the process ends)."""
-        raise NotImplementedError
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', not {synchronous!r}")
+        if max_append_size <= 0:
+            raise ValueError(f"max_append_size must be positive, not {max_append_size}")
+        self._path = None if path is None else Path(path)
+        self._synchronous: Synchronous = synchronous
+        self._max_append_size = max_append_size
+        self._last_position = 0
+        self._commit_event: asyncio.Event | None = None
+        self._writer: LogWriter | None = None
+        self._reader: LogReader | None = None
+        self._scratch: Path | None = None
 
     async def start(self) -> None:
         """Open (creating the schema and seeding a new node's system events on a new
         database) and start the writer thread, bound to the running event loop."""
-        raise NotImplementedError
+        if self._writer is not None:
+            raise RuntimeError("the event log is already started")
+        db_file, synchronous = self._db_file()
+        self._commit_event = asyncio.Event()
+        writer = LogWriter(db_file, synchronous, self._on_commit)
+        self._last_position = await writer.start()
+        self._writer = writer
+        self._reader = LogReader(db_file, synchronous)
 
     async def close(self) -> None:
         """Finish pending writes, stop the writer thread and close connections."""
-        raise NotImplementedError
+        if self._writer is not None:
+            await self._writer.stop()
+            self._writer = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+        _log.info("log.closed", last_position=self._last_position)
+
+    @property
+    def commit_count(self) -> int:
+        """Transactions committed since start (observability of group commit)."""
+        return 0 if self._writer is None else self._writer.commit_count
 
     # -- writes ---------------------------------------------------------------
 
@@ -57,16 +111,34 @@ class EventLog:
 
         Idempotent by event id as EventStoreDB is; raises WrongExpectedVersion,
         StreamDeleted (tombstoned) or MaxAppendSizeExceeded, writing nothing.
+        Appending no events checks `expected` and returns the current revision
+        (-1 if none). ValueError for a malformed request.
         """
-        raise NotImplementedError
+        _check_request(stream, expected)
+        size = 0
+        for event in events:
+            if not event.type:
+                raise ValueError(f"event {event.event_id!r}: the event type is empty")
+            size += append_size(event)
+        if size > self._max_append_size:
+            raise MaxAppendSizeExceeded(self._max_append_size)
+        result = await self._submit(AppendOp(stream, expected, tuple(events)))
+        assert isinstance(result, AppendResult)
+        return result
 
     async def delete(self, stream: str, expected: ExpectedRevision) -> DeleteResult:
         """Soft-delete `stream` (a `$metadata` event with `$tb` = long max in `$$stream`)."""
-        raise NotImplementedError
+        _check_request(stream, expected)
+        result = await self._submit(DeleteOp(stream, expected))
+        assert isinstance(result, DeleteResult)
+        return result
 
     async def tombstone(self, stream: str, expected: ExpectedRevision) -> DeleteResult:
         """Delete `stream` for ever (a `$streamDeleted` record)."""
-        raise NotImplementedError
+        _check_request(stream, expected)
+        result = await self._submit(TombstoneOp(stream, expected))
+        assert isinstance(result, DeleteResult)
+        return result
 
     # -- reads ----------------------------------------------------------------
 
@@ -82,7 +154,13 @@ class EventLog:
         """Up to `limit` events of `stream` from `revision` (inclusive both ways;
         None = the start forwards, the end backwards), honouring `$maxCount`,
         `$maxAge` and `$tb`. Raises StreamNotFound or StreamDeleted."""
-        raise NotImplementedError
+        return self._open_reader().read_stream(
+            stream,
+            revision=revision,
+            backwards=backwards,
+            limit=limit,
+            resolve_links=resolve_links,
+        )
 
     def read_all(
         self,
@@ -95,18 +173,72 @@ class EventLog:
         """Up to `limit` records of `$all` from `position` (forwards inclusive,
         backwards exclusive; None = the start forwards, the end backwards). No
         filtering: callers filter and call again from the last position."""
-        raise NotImplementedError
+        return self._open_reader().read_all(
+            position=position, backwards=backwards, limit=limit, resolve_links=resolve_links
+        )
 
     def stream_revision(self, stream: str) -> int | None:
         """The last revision written to `stream` (None if it has no events)."""
-        raise NotImplementedError
+        return self._open_reader().stream_revision(stream)
 
     @property
     def last_position(self) -> int:
         """Commit position of the newest committed record."""
-        raise NotImplementedError
+        return self._last_position
 
     async def wait_for_commit_after(self, position: int) -> None:
         """Return once `last_position > position` (at once if already so).
         Cancellation-safe; many waiters share one wake-up per group commit."""
-        raise NotImplementedError
+        while self._last_position <= position:
+            if self._commit_event is None:
+                raise StorageError("the event log is not open")
+            await self._commit_event.wait()
+
+    # -- internals ------------------------------------------------------------
+
+    def _db_file(self) -> tuple[Path, Synchronous]:
+        if self._path is not None:
+            return self._path, self._synchronous
+        # In memory: a private WAL file on tmpfs where available. SQLite's shared-
+        # cache memory databases lock tables against readers during a write, and
+        # the memdb VFS blocks readers for the whole write transaction.
+        shm = Path("/dev/shm")  # noqa: S108 - mkdtemp makes a private 0700 directory
+        base = shm if shm.is_dir() else None
+        self._scratch = Path(tempfile.mkdtemp(prefix="esdb-emulator-", dir=base))
+        return self._scratch / "events.db", "OFF"
+
+    def _on_commit(self, position: int) -> None:
+        """On the loop, after each commit: publish the position, wake the waiters."""
+        self._last_position = position
+        if self._commit_event is not None:
+            woken, self._commit_event = self._commit_event, asyncio.Event()
+            woken.set()
+
+    async def _submit(self, op: Op) -> AppendResult | DeleteResult:
+        if self._writer is None:
+            raise StorageError("the event log is not open")
+        return await self._writer.submit(op)
+
+    def _open_reader(self) -> LogReader:
+        if self._reader is None:
+            raise StorageError("the event log is not open")
+        return self._reader
+
+
+def append_size(event: ProposedEvent) -> int:
+    """What an event counts towards the maximum append size: data, metadata and
+    the type at two bytes a character, as EventStoreDB's `Event.SizeOnDisk`."""
+    return len(event.data) + len(event.metadata) + 2 * len(event.type)
+
+
+def _check_request(stream: str, expected: ExpectedRevision) -> None:
+    if not stream:
+        raise ValueError("the stream name is empty")
+    if isinstance(expected, bool) or not (
+        expected in _STATES
+        or (isinstance(expected, int) and 0 <= expected < DELETED_STREAM_REVISION)
+    ):
+        raise ValueError(
+            f"expected revision must be 'any', 'no_stream', 'stream_exists' or a"
+            f" revision >= 0, not {expected!r}"
+        )

@@ -1,0 +1,100 @@
+"""The event log's SQLite schema, connection settings and record layout.
+
+One row per record of `$all`: its commit position is the rowid, so `$all` reads are
+rowid range scans and commit order equals position order. Streams are reached
+through the unique index on (stream, revision); there is deliberately no index on
+`event_id` (EventStoreDB allows one id in several streams).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Literal, TypeAlias
+
+from esdb_emulator.records import DELETED_STREAM_REVISION, RecordedEvent
+
+Synchronous: TypeAlias = Literal["FULL", "NORMAL", "OFF"]
+
+#: A stored row, in `COLUMNS` order (the field order of `RecordedEvent`).
+Row: TypeAlias = tuple[int, str, int, str, str, str, bytes, bytes, int]
+
+COLUMNS = "position, stream, revision, event_id, type, content_type, metadata, data, created"
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS events (
+    position     INTEGER PRIMARY KEY,
+    stream       TEXT    NOT NULL,
+    revision     INTEGER NOT NULL,
+    event_id     TEXT    NOT NULL,
+    type         TEXT    NOT NULL,
+    content_type TEXT    NOT NULL,
+    metadata     BLOB    NOT NULL,
+    data         BLOB    NOT NULL,
+    created      INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_stream ON events (stream, revision);
+CREATE TABLE IF NOT EXISTS node (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+PRAGMA user_version = 1;
+-- {DELETED_STREAM_REVISION} (the tombstone revision) fits SQLite's signed 64-bit INTEGER.
+"""
+
+INSERT = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+#: Bytes a record costs in the log besides its names and payloads (like the header
+#: of an EventStoreDB prepare record); positions advance by whole record sizes.
+RECORD_OVERHEAD = 88
+
+TOMBSTONE_TYPE = "$streamDeleted"
+METADATA_TYPE = "$metadata"
+LINK_TYPE = "$>"
+METASTREAM_PREFIX = "$$"
+
+
+def record_size(stream: str, event_type: str, metadata: bytes, data: bytes) -> int:
+    """The size a record takes in the log (approximate for non-ASCII names)."""
+    return RECORD_OVERHEAD + len(stream) + len(event_type) + len(metadata) + len(data)
+
+
+def connect(db_file: Path, synchronous: Synchronous, *, writer: bool) -> sqlite3.Connection:
+    """Open `db_file` in WAL mode, autocommit (transactions are explicit)."""
+    # Not bound to the opening thread: each connection has one owner at a time, and
+    # the reader is additionally guarded by a lock.
+    conn = sqlite3.connect(
+        db_file, isolation_level=None, check_same_thread=False, timeout=30.0
+    )
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
+    conn.execute("PRAGMA temp_store=MEMORY")
+    if not writer:
+        conn.execute("PRAGMA query_only=ON")
+    return conn
+
+
+def to_record(row: Row) -> RecordedEvent:
+    """A stored row as a `RecordedEvent`."""
+    return RecordedEvent(*row)
+
+
+def metastream_of(stream: str) -> str:
+    """The name of the metadata stream of `stream` (`$$stream`)."""
+    return METASTREAM_PREFIX + stream
+
+
+def is_metastream(stream: str) -> bool:
+    """True for `$$X` streams, which hold the metadata of stream X."""
+    return stream.startswith(METASTREAM_PREFIX)
+
+
+def parse_metadata(data: bytes) -> dict[str, object]:
+    """Stream metadata from a `$metadata` event's data; {} if it is not a JSON object."""
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}

@@ -1,0 +1,358 @@
+"""One group-commit transaction of the log writer, and the write rules it applies.
+
+Each request is checked completely before anything of it is written, so a request
+that fails (WrongExpectedVersion, StreamDeleted) leaves no trace while the others
+of the same transaction still commit. Stream heads and recently written event ids
+are staged in overlays and adopted by the writer's caches only after COMMIT.
+The rules are EventStoreDB's (see shared/docs/esdb-protocol.md 1.3 and 1.5).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from esdb_emulator.log_schema import (
+    INSERT,
+    METADATA_TYPE,
+    TOMBSTONE_TYPE,
+    is_metastream,
+    metastream_of,
+    parse_metadata,
+    record_size,
+)
+from esdb_emulator.records import (
+    DELETED_STREAM_REVISION,
+    AppendResult,
+    DeleteResult,
+    ExpectedRevision,
+    ProposedEvent,
+    StreamDeleted,
+    WrongExpectedVersion,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamHead:
+    """What the writer knows of a stream: its last revision (the tombstone aside),
+    whether it is tombstoned and, for a `$$X` stream, X's current metadata."""
+
+    last_revision: int | None
+    tombstoned: bool = False
+    metadata: dict[str, object] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IdEntry:
+    """Where a recently written event id went."""
+
+    stream: str
+    revision: int
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class AppendOp:
+    """Append `events` to `stream` if `expected` holds."""
+
+    stream: str
+    expected: ExpectedRevision
+    events: Sequence[ProposedEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOp:
+    """Soft-delete `stream` if `expected` holds."""
+
+    stream: str
+    expected: ExpectedRevision
+
+
+@dataclass(frozen=True, slots=True)
+class TombstoneOp:
+    """Tombstone `stream` if `expected` holds."""
+
+    stream: str
+    expected: ExpectedRevision
+
+
+Op = AppendOp | DeleteOp | TombstoneOp
+
+
+class RecentIds:
+    """Recently committed event ids, for best-effort idempotency of `any` and
+    `stream_exists` appends, bounded like EventStoreDB's 8 MiB committed-events
+    cache (an entry costs 28 bytes plus two per stream-name character)."""
+
+    def __init__(self, budget_bytes: int = 8 * 1024 * 1024) -> None:
+        self._entries: OrderedDict[str, IdEntry] = OrderedDict()
+        self._budget = budget_bytes
+        self._used = 0
+
+    def get(self, event_id: str) -> IdEntry | None:
+        """The entry of `event_id`, if still remembered."""
+        return self._entries.get(event_id)
+
+    def add(self, event_id: str, entry: IdEntry) -> None:
+        """Remember `entry`, forgetting the oldest ones beyond the budget."""
+        old = self._entries.pop(event_id, None)
+        if old is not None:
+            self._used -= _id_cost(old)
+        self._entries[event_id] = entry
+        self._used += _id_cost(entry)
+        while self._used > self._budget:
+            _, evicted = self._entries.popitem(last=False)
+            self._used -= _id_cost(evicted)
+
+
+class HeadCache:
+    """Stream heads by name, loaded on demand; the oldest tenth is dropped when full."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._heads: dict[str, StreamHead] = {}
+        self._capacity = capacity
+
+    def get(self, stream: str) -> StreamHead | None:
+        """The cached head of `stream`, if any."""
+        return self._heads.get(stream)
+
+    def update(self, heads: dict[str, StreamHead]) -> None:
+        """Adopt `heads` (committed), evicting old entries beyond capacity."""
+        self._heads.update(heads)
+        if len(self._heads) > self._capacity:
+            for stream in list(self._heads)[: self._capacity // 10]:
+                del self._heads[stream]
+
+
+class Transaction:
+    """The requests of one `BEGIN IMMEDIATE ... COMMIT`, applied in order.
+
+    `position` is the commit position of the last record written so far; `apply`
+    raises a StorageError for a request that must fail, having written nothing.
+    """
+
+    def __init__(
+        self, conn: sqlite3.Connection, heads: HeadCache, ids: RecentIds, position: int
+    ) -> None:
+        self.position = position
+        self._conn = conn
+        self._heads = heads
+        self._ids = ids
+        self._staged_heads: dict[str, StreamHead] = {}
+        self._staged_ids: dict[str, IdEntry] = {}
+        self._created = time.time_ns() // 100
+
+    def apply(self, op: Op) -> AppendResult | DeleteResult:
+        """Check and write one request."""
+        if isinstance(op, AppendOp):
+            return self._append(op)
+        if isinstance(op, DeleteOp):
+            return self._delete(op)
+        return self._tombstone(op)
+
+    def adopt(self) -> None:
+        """Hand the staged heads and ids to the caches; call after COMMIT only."""
+        self._heads.update(self._staged_heads)
+        for event_id, entry in self._staged_ids.items():
+            self._ids.add(event_id, entry)
+
+    # -- the rules ------------------------------------------------------------
+
+    def _append(self, op: AppendOp) -> AppendResult:
+        head = self._head(op.stream)
+        if head.tombstoned:
+            raise StreamDeleted(op.stream)
+        metadata = self._metadata(op.stream)
+        soft_deleted = metadata.get("$tb") == DELETED_STREAM_REVISION
+        replayed = self._check_append(op, head.last_revision, soft_deleted)
+        if replayed is not None:
+            return replayed
+        current = -1 if head.last_revision is None else head.last_revision
+        if not op.events:
+            return AppendResult(current_revision=current, position=self.position)
+        if soft_deleted:
+            # Undelete: truncate before the first new event, keeping the other keys.
+            self._write_metadata(op.stream, {**metadata, "$tb": current + 1})
+        last, position = self._write(op.stream, current + 1, op.events)
+        return AppendResult(current_revision=last, position=position)
+
+    def _check_append(
+        self, op: AppendOp, current: int | None, soft_deleted: bool
+    ) -> AppendResult | None:
+        """None if the events are to be written, the original result if they were
+        already; raises WrongExpectedVersion or StreamDeleted."""
+        expected = op.expected
+        if expected == "any":
+            return self._recently_written(op, current)
+        if expected == "stream_exists":
+            if soft_deleted:
+                raise StreamDeleted(op.stream)
+            if current is None:
+                raise WrongExpectedVersion(op.stream, expected, None)
+            return self._recently_written(op, current)
+        if expected == "no_stream":
+            if current is None or soft_deleted:
+                return None
+            return self._already_written(op, -1, current)
+        if expected == current:
+            return None
+        if current is not None and expected < current:
+            return self._already_written(op, expected, current)
+        raise WrongExpectedVersion(op.stream, expected, current)
+
+    def _already_written(self, op: AppendOp, expected: int, current: int) -> AppendResult:
+        """The original result if `op.events` sit right after `expected`; else
+        WrongExpectedVersion (none written, or only some: corrupted idempotency)."""
+        first, last = expected + 1, expected + len(op.events)
+        written = self._conn.execute(
+            "SELECT event_id, position FROM events"
+            " WHERE stream = ? AND revision BETWEEN ? AND ? ORDER BY revision",
+            (op.stream, first, min(last, current)),
+        ).fetchall()
+        if not op.events or len(written) < len(op.events):
+            raise WrongExpectedVersion(op.stream, op.expected, current)
+        for (event_id, _), event in zip(written, op.events, strict=True):
+            if event_id != event.event_id:
+                raise WrongExpectedVersion(op.stream, op.expected, current)
+        return AppendResult(current_revision=last, position=written[-1][1])
+
+    def _recently_written(self, op: AppendOp, current: int | None) -> AppendResult | None:
+        """Best effort for `any`/`stream_exists`: the original result if the first
+        event id is remembered in this stream and all the others follow it."""
+        if not op.events:
+            return None
+        first = self._id(op.events[0].event_id)
+        if first is None or first.stream != op.stream:
+            return None
+        entry = first
+        for offset, event in enumerate(op.events):
+            found = self._id(event.event_id)
+            if found is None or found.stream != op.stream:
+                raise WrongExpectedVersion(op.stream, op.expected, current)
+            if found.revision != first.revision + offset:
+                raise WrongExpectedVersion(op.stream, op.expected, current)
+            entry = found
+        return AppendResult(current_revision=entry.revision, position=entry.position)
+
+    def _delete(self, op: DeleteOp) -> DeleteResult:
+        head = self._head(op.stream)
+        if head.tombstoned:
+            raise StreamDeleted(op.stream)
+        metadata = self._metadata(op.stream)
+        soft_deleted = metadata.get("$tb") == DELETED_STREAM_REVISION
+        current, expected = head.last_revision, op.expected
+        if current is None:
+            raise WrongExpectedVersion(op.stream, expected, None)
+        if expected == "stream_exists" and soft_deleted:
+            raise StreamDeleted(op.stream)
+        if expected == "no_stream" and not soft_deleted:
+            raise WrongExpectedVersion(op.stream, expected, current)
+        if isinstance(expected, int) and expected != current:
+            raise WrongExpectedVersion(op.stream, expected, current)
+        position = self._write_metadata(op.stream, {**metadata, "$tb": DELETED_STREAM_REVISION})
+        return DeleteResult(position=position)
+
+    def _tombstone(self, op: TombstoneOp) -> DeleteResult:
+        head = self._head(op.stream)
+        if head.tombstoned:
+            raise StreamDeleted(op.stream)
+        soft_deleted = self._metadata(op.stream).get("$tb") == DELETED_STREAM_REVISION
+        current, expected = head.last_revision, op.expected
+        if expected == "stream_exists":
+            if soft_deleted:
+                raise StreamDeleted(op.stream)
+            if current is None:
+                raise WrongExpectedVersion(op.stream, expected, None)
+        elif expected == "no_stream":
+            if current is not None and not soft_deleted:
+                raise WrongExpectedVersion(op.stream, expected, current)
+        elif isinstance(expected, int) and expected != current:
+            raise WrongExpectedVersion(op.stream, expected, current)
+        tombstone = ProposedEvent(
+            event_id=str(uuid.uuid4()),
+            type=TOMBSTONE_TYPE,
+            content_type="application/octet-stream",
+            metadata=b"",
+            data=b"",
+        )
+        _, position = self._write(op.stream, DELETED_STREAM_REVISION, [tombstone])
+        self._staged_heads[op.stream] = StreamHead(current, tombstoned=True)
+        return DeleteResult(position=position)
+
+    # -- state and writing ------------------------------------------------------
+
+    def _head(self, stream: str) -> StreamHead:
+        head = self._staged_heads.get(stream) or self._heads.get(stream)
+        if head is None:
+            head = self._load_head(stream)
+            self._staged_heads[stream] = head
+        return head
+
+    def _load_head(self, stream: str) -> StreamHead:
+        rows = self._conn.execute(
+            "SELECT revision FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 2",
+            (stream,),
+        ).fetchall()
+        tombstoned = bool(rows) and rows[0][0] == DELETED_STREAM_REVISION
+        revisions = [row[0] for row in rows[1 if tombstoned else 0 :]]
+        last = revisions[0] if revisions else None
+        metadata = None
+        if is_metastream(stream) and last is not None:
+            (data,) = self._conn.execute(
+                "SELECT data FROM events WHERE stream = ? AND revision = ?", (stream, last)
+            ).fetchone()
+            metadata = parse_metadata(data)
+        return StreamHead(last, tombstoned, metadata)
+
+    def _metadata(self, stream: str) -> dict[str, object]:
+        """The current metadata of `stream` ({} for a `$$` stream or none set)."""
+        if is_metastream(stream):
+            return {}
+        return self._head(metastream_of(stream)).metadata or {}
+
+    def _id(self, event_id: str) -> IdEntry | None:
+        return self._staged_ids.get(event_id) or self._ids.get(event_id)
+
+    def _write_metadata(self, stream: str, metadata: dict[str, object]) -> int:
+        metastream = metastream_of(stream)
+        head = self._head(metastream)
+        event = ProposedEvent(
+            event_id=str(uuid.uuid4()),
+            type=METADATA_TYPE,
+            content_type="application/json",
+            metadata=b"",
+            data=json.dumps(metadata, separators=(",", ":")).encode(),
+        )
+        first = 0 if head.last_revision is None else head.last_revision + 1
+        _, position = self._write(metastream, first, [event])
+        return position
+
+    def _write(
+        self, stream: str, first_revision: int, events: Sequence[ProposedEvent]
+    ) -> tuple[int, int]:
+        """Insert `events` from `first_revision`; the last revision and position."""
+        position, created, staged_ids = self.position, self._created, self._staged_ids
+        rows = []
+        revision = first_revision
+        for event in events:
+            position += record_size(stream, event.type, event.metadata, event.data)
+            rows.append(
+                (position, stream, revision, event.event_id, event.type,
+                 event.content_type, event.metadata, event.data, created)
+            )  # fmt: skip
+            staged_ids[event.event_id] = IdEntry(stream, revision, position)
+            revision += 1
+        self._conn.executemany(INSERT, rows)
+        self.position = position
+        metadata = parse_metadata(events[-1].data) if is_metastream(stream) else None
+        self._staged_heads[stream] = StreamHead(revision - 1, False, metadata)
+        return revision - 1, position
+
+
+def _id_cost(entry: IdEntry) -> int:
+    return 28 + 2 * len(entry.stream)
