@@ -5,7 +5,9 @@ across a reopen. Each test runs its own log on a file database in tmp_path."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
@@ -18,15 +20,21 @@ from esdb_emulator.records import (
     AppendResult,
     DeleteResult,
     ExpectedRevision,
+    MaxAppendSizeExceeded,
     ProposedEvent,
     RecordedEvent,
+    ResolvedEvent,
+    StorageFailure,
     StreamDeleted,
     StreamNotFound,
     WrongExpectedVersion,
 )
-from esdb_emulator.storage import EventLog
+from esdb_emulator.storage import EventLog, append_size
 
 T = TypeVar("T")
+#: A table row's outcome: a success (the new revision, or None where there is nothing to
+#: report), or the error expected and the current revision it must carry.
+Outcome = int | None | tuple[type[Exception], int | None]
 
 
 def new_event(event_type: str = "Thing", data: bytes = b'{"n":1}', **kw: Any) -> ProposedEvent:
@@ -147,7 +155,7 @@ APPEND_CASES = [
 
 @pytest.mark.parametrize(("state", "expected", "outcome"), APPEND_CASES)
 def test_append_expected_revision(
-    h: Harness, state: str, expected: ExpectedRevision, outcome: object
+    h: Harness, state: str, expected: ExpectedRevision, outcome: Outcome
 ) -> None:
     stream = stream_at(h, state)
     before = h.log.last_position
@@ -160,10 +168,11 @@ def test_append_expected_revision(
             assert h.revisions(stream) == [outcome]
         assert h.log.stream_revision(stream) == outcome
         return
-    error, current = outcome  # type: ignore[misc]
+    assert isinstance(outcome, tuple)
+    error, current = outcome
     with pytest.raises(error) as caught:
         h.append(stream, expected, [new_event()])
-    if error is WrongExpectedVersion:
+    if isinstance(caught.value, WrongExpectedVersion):
         assert caught.value.current_revision == current
     assert h.log.last_position == before
 
@@ -296,7 +305,7 @@ DELETE_CASES = [
 
 
 @pytest.mark.parametrize(("state", "expected", "outcome"), DELETE_CASES)
-def test_delete_rules(h: Harness, state: str, expected: ExpectedRevision, outcome: object) -> None:
+def test_delete_rules(h: Harness, state: str, expected: ExpectedRevision, outcome: Outcome) -> None:
     stream = stream_at(h, state)
     before = h.log.last_position
     if outcome is None:
@@ -305,10 +314,11 @@ def test_delete_rules(h: Harness, state: str, expected: ExpectedRevision, outcom
         with pytest.raises(StreamNotFound):
             h.events(stream)
         return
-    error, current = outcome  # type: ignore[misc]
+    assert isinstance(outcome, tuple)
+    error, current = outcome
     with pytest.raises(error) as caught:
         h.delete(stream, expected)
-    if error is WrongExpectedVersion:
+    if isinstance(caught.value, WrongExpectedVersion):
         assert caught.value.current_revision == current
     assert h.log.last_position == before
 
@@ -335,7 +345,7 @@ TOMBSTONE_CASES = [
 
 @pytest.mark.parametrize(("state", "expected", "outcome"), TOMBSTONE_CASES)
 def test_tombstone_rules(
-    h: Harness, state: str, expected: ExpectedRevision, outcome: object
+    h: Harness, state: str, expected: ExpectedRevision, outcome: Outcome
 ) -> None:
     stream = stream_at(h, state)
     before = h.log.last_position
@@ -348,10 +358,11 @@ def test_tombstone_rules(
         with pytest.raises(StreamDeleted):
             h.events(stream)
         return
-    error, current = outcome  # type: ignore[misc]
+    assert isinstance(outcome, tuple)
+    error, current = outcome
     with pytest.raises(error) as caught:
         h.tombstone(stream, expected)
-    if error is WrongExpectedVersion:
+    if isinstance(caught.value, WrongExpectedVersion):
         assert caught.value.current_revision == current
     assert h.log.last_position == before
 
@@ -373,3 +384,315 @@ def test_tombstoned_stream_refuses_everything_but_its_metadata_append(h: Harness
     with pytest.raises(StreamDeleted):
         h.events(metastream)
     assert h.log.stream_revision(stream) == 1
+
+
+# -- metadata applied on read ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("metadata", "forwards"),
+    [
+        ({}, [0, 1, 2, 3, 4]),
+        ({"$maxCount": 2}, [3, 4]),
+        ({"$tb": 3}, [3, 4]),
+        ({"$tb": 1, "$maxCount": 3}, [2, 3, 4]),
+        ({"$tb": 4, "$maxCount": 3}, [4]),
+        ({"$maxAge": 3600}, [0, 1, 2, 3, 4]),
+        ({"$tb": 9}, []),
+        ({"$maxCount": "two"}, [0, 1, 2, 3, 4]),  # malformed values are ignored
+    ],
+)
+def test_metadata_limits_what_stream_reads_return(
+    h: Harness, metadata: dict[str, object], forwards: list[int]
+) -> None:
+    h.append("s", "no_stream", [new_event() for _ in range(5)])
+    h.append("$$s", "any", [metadata_event(metadata)])
+    assert h.revisions("s") == forwards
+    assert h.revisions("s", backwards=True) == forwards[::-1]
+    assert h.revisions("s", revision=0, limit=1) == forwards[:1]
+    assert h.revisions("s", backwards=True, revision=4, limit=2) == forwards[::-1][:2]
+
+
+def test_max_age_hides_events_older_than_it(h: Harness) -> None:
+    h.append("s", "no_stream", [new_event()])
+    h.append("$$s", "any", [metadata_event({"$maxAge": 1})])
+    deadline = time.monotonic() + 10
+    while h.revisions("s") and time.monotonic() < deadline:
+        time.sleep(0.05)  # wait, with a deadline, for event 0 to be a second old
+    assert h.revisions("s") == []
+    h.append("s", 0, [new_event()])
+    assert h.revisions("s") == [1]
+
+
+def test_metastream_reads_return_only_the_latest_metadata(h: Harness) -> None:
+    h.append("$$s", "no_stream", [metadata_event({"$maxCount": 5})])
+    h.append("$$s", 0, [metadata_event({"$maxCount": 6})])
+    [latest] = h.events("$$s")
+    assert (latest.revision, json.loads(latest.data)) == (1, {"$maxCount": 6})
+    assert h.revisions("$$s", backwards=True, limit=1) == [1]
+    with pytest.raises(StreamNotFound):
+        h.events("$$other")
+
+
+def test_reads_at_and_past_the_ends(h: Harness) -> None:
+    h.append("s", "no_stream", [new_event() for _ in range(3)])
+    assert h.revisions("s", revision=1) == [1, 2]
+    assert h.revisions("s", revision=1, backwards=True) == [1, 0]
+    assert h.revisions("s", revision=3) == []
+    assert h.revisions("s", revision=10, backwards=True) == [2, 1, 0]
+    with pytest.raises(StreamNotFound):
+        h.events("missing")
+
+
+# -- links -----------------------------------------------------------------------------
+
+
+def test_links_resolve_to_their_targets_or_stay_links(h: Harness) -> None:
+    h.append("target", "no_stream", [new_event("A"), new_event("B"), new_event("C")])
+    h.append("$$target", "any", [metadata_event({"$tb": 1})])
+    h.append("gone", "no_stream", [new_event()])
+    h.tombstone("gone", "any")
+    links = [link_to(1, "target"), link_to(2, "target"), link_to(0, "target"),
+             link_to(7, "target"), link_to(0, "gone"), new_event("$>", b"garbage"),
+             new_event("Plain")]  # fmt: skip
+    h.append("links", "no_stream", links)
+    resolved = h.log.read_stream(
+        "links", revision=None, backwards=False, limit=100, resolve_links=True)  # fmt: skip
+    got = [(r.event.stream, r.event.type, r.link is not None) for r in resolved]
+    assert got == [
+        ("target", "B", True), ("target", "C", True), ("links", "$>", False),
+        ("links", "$>", False), ("links", "$>", False), ("links", "$>", False),
+        ("links", "Plain", False)]  # fmt: skip
+    assert resolved[0].link is not None
+    assert resolved[0].link.revision == 0
+    assert resolved[0].original.stream == "links"
+    unresolved = h.log.read_stream(
+        "links", revision=None, backwards=False, limit=100, resolve_links=False)  # fmt: skip
+    assert all(r.link is None and r.event.stream == "links" for r in unresolved)
+    link_position = resolved[0].link.position
+    from_all = h.log.read_all(position=link_position, backwards=False, limit=1, resolve_links=True)
+    assert isinstance(from_all[0], ResolvedEvent)
+    assert from_all[0].event.type == "B"
+
+
+# -- $all --------------------------------------------------------------------------------
+
+
+def test_read_all_is_inclusive_forwards_and_exclusive_backwards(h: Harness) -> None:
+    h.append("s", "no_stream", [new_event() for _ in range(5)])
+    records = h.all_records()
+    positions = [r.position for r in records]
+    middle = positions[-3]
+
+    def read(position: int | None, backwards: bool, limit: int = 100) -> list[int]:
+        return [r.event.position for r in h.log.read_all(
+            position=position, backwards=backwards, limit=limit, resolve_links=False)]  # fmt: skip
+
+    assert read(middle, backwards=False) == positions[-3:]
+    assert read(middle, backwards=True) == positions[:-3][::-1]
+    assert read(middle + 1, backwards=False) == positions[-2:]  # inside a gap
+    assert read(None, backwards=False, limit=2) == positions[:2]
+    assert read(None, backwards=True, limit=2) == positions[::-1][:2]
+    assert read(positions[-1] + 1, backwards=False) == []
+    assert read(positions[0], backwards=True) == []
+    assert read(0, backwards=False) == positions
+
+
+def test_positions_increase_strictly_with_gaps_and_never_start_at_zero(h: Harness) -> None:
+    results = [h.append(f"s{i}", "any", [new_event() for _ in range(3)]) for i in range(3)]
+    records = h.all_records()
+    positions = [r.position for r in records]
+    assert positions[0] > 0
+    assert all(b - a > 1 for a, b in itertools.pairwise(positions))
+    for i, result in enumerate(results):
+        batch = [r for r in records if r.stream == f"s{i}"]
+        assert result.position == batch[-1].position == max(r.position for r in batch)
+    assert h.log.last_position == positions[-1]
+
+
+def test_system_events_are_seeded_once_and_an_epoch_written_each_start(h: Harness) -> None:
+    def system_streams() -> dict[str, list[str]]:
+        streams: dict[str, list[str]] = {}
+        for record in h.all_records():
+            streams.setdefault(record.stream, []).append(record.type)
+        return streams
+
+    seeded = system_streams()
+    assert seeded == {
+        "$epochs": ["$epoch-information"], "$user-admin": ["$user"],
+        "$users": ["$UserCreated", "$UserCreated"], "$user-ops": ["$user"],
+        "$settings": ["$settings"]}  # fmt: skip
+    assert all(r.is_system for r in h.all_records())
+    h.reopen()
+    h.reopen()
+    again = system_streams()
+    assert again == {**seeded, "$epochs": ["$epoch-information"] * 3}
+    epochs = [json.loads(e.data)["epochNumber"] for e in h.all_records() if e.stream == "$epochs"]
+    assert epochs == [0, 1, 2]
+
+
+def test_created_is_ticks_since_the_unix_epoch_at_commit(h: Harness) -> None:
+    before = time.time_ns() // 100
+    h.append("s", "no_stream", [new_event()])
+    after = time.time_ns() // 100
+    assert before <= h.events("s")[0].created <= after
+
+
+# -- group commit and concurrency ---------------------------------------------------------
+
+
+def test_concurrent_appends_share_commits(h: Harness) -> None:
+    async def many() -> list[AppendResult]:
+        return await asyncio.gather(
+            *(h.log.append(f"c{i}", "no_stream", [new_event()]) for i in range(32)))  # fmt: skip
+
+    commits = h.log.commit_count
+    results = h.run(many())
+    assert h.log.commit_count - commits < 32
+    assert len({r.position for r in results}) == 32
+    assert all(h.revisions(f"c{i}") == [0] for i in range(32))
+
+
+def test_a_failing_request_does_not_fail_the_others_of_its_group(h: Harness) -> None:
+    async def mixed() -> list[AppendResult | BaseException]:
+        return list(await asyncio.gather(
+            h.log.append("g1", "no_stream", [new_event()]),
+            h.log.append("g2", 5, [new_event()]),
+            h.log.append("g1", 0, [new_event()]),
+            h.log.append("g1", 0, [new_event()]),  # loses to the previous one
+            return_exceptions=True,
+        ))
+
+    ok1, wrong, ok2, lost = h.run(mixed())
+    assert isinstance(ok1, AppendResult)
+    assert isinstance(ok2, AppendResult)
+    assert isinstance(wrong, WrongExpectedVersion)
+    assert wrong.current_revision is None
+    assert isinstance(lost, WrongExpectedVersion)
+    assert lost.current_revision == 1
+    assert h.revisions("g1") == [0, 1]
+    with pytest.raises(StreamNotFound):
+        h.events("g2")
+
+
+def test_wait_for_commit_after_wakes_every_waiter_once_committed(h: Harness) -> None:
+    async def scenario() -> None:
+        start = h.log.last_position
+        await asyncio.wait_for(h.log.wait_for_commit_after(start - 1), 1)  # already true
+        waiters = [asyncio.create_task(h.log.wait_for_commit_after(start)) for _ in range(3)]
+        cancelled = asyncio.create_task(h.log.wait_for_commit_after(start))
+        await asyncio.sleep(0)
+        assert not any(w.done() for w in waiters)
+        cancelled.cancel()
+        result = await h.log.append("s", "any", [new_event()])
+        await asyncio.wait_for(asyncio.gather(*waiters), 5)
+        assert h.log.last_position == result.position > start
+        assert cancelled.cancelled()
+
+    h.run(scenario())
+
+
+# -- limits, bad input and failures ------------------------------------------------------------
+
+
+def test_max_append_size_counts_data_metadata_and_type(tmp_path: Path) -> None:
+    small = Harness(tmp_path / "small.db", max_append_size=1000)
+    try:
+        fits = new_event("T", b"x" * (1000 - 2 - 2), metadata=b"{}")
+        assert append_size(fits) == 1000
+        small.append("s", "no_stream", [fits])
+        before = small.log.last_position
+        for too_big in ([new_event("T", b"x" * 997, metadata=b"{}")],
+                        [new_event("T", b"x" * 500), new_event("T", b"x" * 500)]):  # fmt: skip
+            with pytest.raises(MaxAppendSizeExceeded) as caught:
+                small.append("s", "any", too_big)
+            assert caught.value.max_append_size == 1000
+        assert small.log.last_position == before
+        assert small.revisions("s") == [0]
+    finally:
+        small.close()
+
+
+@pytest.mark.parametrize(
+    ("stream", "expected", "events"),
+    [
+        ("s", -1, [new_event()]),
+        ("s", True, [new_event()]),
+        ("s", "nostream", [new_event()]),
+        ("s", DELETED_STREAM_REVISION, [new_event()]),
+        ("", "any", [new_event()]),
+        ("s", "any", [new_event("")]),
+    ],
+)
+def test_malformed_requests_are_refused_before_queueing(
+    h: Harness, stream: str, expected: Any, events: list[ProposedEvent]
+) -> None:
+    before = h.log.last_position
+    with pytest.raises(ValueError, match=r"expected revision|stream name|event type"):
+        h.append(stream, expected, events)
+    assert h.log.last_position == before
+
+
+def test_a_database_write_failure_reaches_the_caller_and_writes_nothing(h: Harness) -> None:
+    # A real SQLITE_FULL: cap the writer connection's database size just above its
+    # current size (the writer is idle between transactions, so this is safe).
+    assert h.log._writer is not None
+    writer_conn = h.log._writer._conn
+    assert writer_conn is not None
+    (pages,) = writer_conn.execute("PRAGMA page_count").fetchone()
+    writer_conn.execute(f"PRAGMA max_page_count = {pages + 8}")
+
+    async def together() -> list[AppendResult | BaseException]:
+        return list(await asyncio.gather(
+            h.log.append("big", "no_stream", [new_event(data=b"x" * 200_000)]),
+            h.log.append("small", "no_stream", [new_event()]),
+            return_exceptions=True,
+        ))
+
+    big, small = h.run(together())
+    assert isinstance(big, StorageFailure)
+    assert "full" in str(big)
+    assert isinstance(small, AppendResult)
+    with pytest.raises(StreamNotFound):
+        h.events("big")
+    writer_conn.execute("PRAGMA max_page_count = 1073741823")
+    result = h.append("big", "no_stream", [new_event()])
+    assert result.position > small.position
+    assert h.revisions("big") == [0]
+    assert h.revisions("small") == [0]
+
+
+# -- reopening -----------------------------------------------------------------------------
+
+
+def test_reopen_keeps_everything_and_continues_positions(h: Harness) -> None:
+    h.append("kept", "no_stream", [new_event(), new_event()])
+    h.append("soft", "no_stream", [new_event()])
+    h.delete("soft", 0)
+    h.tombstone("dead", "any")
+    before = [(r.position, r.stream, r.revision, r.event_id) for r in h.all_records()]
+    last = h.log.last_position
+    h.reopen()
+    after = [(r.position, r.stream, r.revision, r.event_id) for r in h.all_records()]
+    assert after[: len(before)] == before
+    assert h.log.last_position > last  # this start's epoch
+    with pytest.raises(WrongExpectedVersion):
+        h.append("kept", "no_stream", [new_event()])
+    assert h.append("kept", 1, [new_event()]).position > h.log.last_position - 1000
+    assert h.append("soft", "no_stream", [new_event()]).current_revision == 1
+    assert h.revisions("soft") == [1]
+    with pytest.raises(StreamDeleted):
+        h.append("dead", "any", [new_event()])
+
+
+def test_in_memory_log_serves_reads_and_leaves_nothing_behind() -> None:
+    memory = Harness(None)
+    try:
+        memory.append("s", "no_stream", [new_event()])
+        assert memory.revisions("s") == [0]
+        scratch = memory.log._scratch
+        assert scratch is not None
+        assert scratch.exists()
+    finally:
+        memory.close()
+    assert not scratch.exists()
