@@ -33,6 +33,7 @@ from esdb_emulator.records import (
 )
 
 _UINT64_MAX = 2**64 - 1
+_LONG_MAX = 2**63 - 1
 _JSON = "application/json"
 _OCTET_STREAM = "application/octet-stream"
 _REQUIRED_METADATA = ("type", "content-type")
@@ -239,7 +240,7 @@ def expected_revision(options: _RevisionOptions) -> ExpectedRevision:
     (as the server answers) when the oneof is unset."""
     case = options.WhichOneof("expected_stream_revision")
     if case == "revision":
-        return options.revision
+        return _revision(options.revision)
     if case is None:
         request = options.DESCRIPTOR.full_name.split(".")[-2]
         raise invalid_case(
@@ -253,13 +254,22 @@ def batch_expected_revision(options: streams_pb2.BatchAppendReq.Options) -> Expe
     """The expected revision of BatchAppend options; WireError when the oneof is unset."""
     case = options.WhichOneof("expected_stream_position")
     if case == "stream_position":
-        return options.stream_position
+        return _revision(options.stream_position)
     if case is None:
         raise invalid_case(
             case,
             "EventStore.Client.Streams.BatchAppendReq+Types+Options+ExpectedStreamPositionOneofCase",
         )
     return case
+
+
+def _revision(value: int) -> int:
+    """An exact expected revision; the server cannot represent one beyond long max."""
+    if value >= _LONG_MAX:
+        raise handler_exception(
+            "ArgumentOutOfRangeException", f"the expected revision {value} is out of range"
+        )
+    return value
 
 
 def event_id(dto: shared_pb2.UUID) -> str:
