@@ -1,0 +1,83 @@
+"""Shared helpers for the benchmark scripts in this folder.
+
+- `bench_event(i)`: the payload every benchmark writes (a ~250-byte JSON order event),
+  so figures from different scripts and servers compare like with like.
+- `bounded(count, seconds)`: loop indices that stop at a count *or* a time limit,
+  whichever comes first; every benchmark loop must be bounded in both.
+- `percentile`, `median`: statistics over plain lists.
+- `format_table`: a fixed-width text table for the console.
+
+Benchmarks only ever target 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+
+from esdbclient import NewEvent
+
+EVENT_TYPE = "OrderPlaced"
+EVENT_METADATA = b'{"$correlationId":"bench","schema":1}'
+
+
+def event_data(i: int) -> bytes:
+    """A deterministic JSON body of about 250 bytes for the i-th event."""
+    body = {
+        "order_id": f"ord-{i:010d}",
+        "customer_id": f"cust-{i % 997:05d}",
+        "currency": "EUR",
+        "lines": [
+            {"sku": f"SKU-{(i + k) % 5000:05d}", "qty": 1 + (i + k) % 3, "unit_cents": 1999}
+            for k in range(2)
+        ],
+        "total_cents": 5997,
+        "placed_at": "2024-10-01T12:00:00Z",
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def bench_event(i: int) -> NewEvent:
+    """The i-th benchmark event, with a fresh random id (as an application would send)."""
+    return NewEvent(type=EVENT_TYPE, data=event_data(i), metadata=EVENT_METADATA, id=uuid.uuid4())
+
+
+def bounded(count: int, seconds: float) -> Iterator[int]:
+    """Yield 0, 1, 2, ... until `count` values were yielded or `seconds` have passed."""
+    deadline = time.perf_counter() + seconds
+    for i in range(count):
+        if time.perf_counter() >= deadline:
+            return
+        yield i
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) by nearest rank; raises ValueError on no values."""
+    if not values:
+        raise ValueError("percentile of no values")
+    ordered = sorted(values)
+    rank = max(1, round(q / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def median(values: Sequence[float]) -> float:
+    """The median; raises ValueError on no values."""
+    if not values:
+        raise ValueError("median of no values")
+    return statistics.median(values)
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned first column, right-aligned others, columns padded to fit."""
+    widths = [max(len(str(r[c])) for r in [headers, *rows]) for c in range(len(headers))]
+
+    def line(cells: Sequence[str]) -> str:
+        first = str(cells[0]).ljust(widths[0])
+        rest = [str(cell).rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True)]
+        return "  ".join([first, *rest])
+
+    rule = "  ".join("-" * width for width in widths)
+    return "\n".join([line(headers), rule, *(line(row) for row in rows)])

@@ -1,0 +1,437 @@
+"""Benchmark the embedded server (`esdb_emulator`) against a stand-in that does no work.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/emulator.py [--quick] [--rounds N] [--check]
+
+Each row is measured with the real sync esdbclient against two servers in their own
+processes, both on 127.0.0.1:
+
+- the emulator, durable (`synchronous=FULL`) on a file database in a temporary directory;
+- the stand-in (`standin_server.py`), which stores nothing and answers from prebuilt replies.
+
+The stand-in's figure is the floor the client, gRPC and the transport allow; the ratio
+emulator / stand-in shows what the emulator's own work costs. Rounds alternate which
+server goes first, and the table shows the median over rounds. Concurrent clients run
+in separate processes (each with its own client and stream), so the figure measures the
+server rather than the client's GIL.
+
+Targets (2 cores): single-event appends >= 0.7 x stand-in; 100-event batches >= 30,000
+events/s; 16 clients >= 1.5 x one client; reads >= 0.7 x stand-in. Exit status is 0
+whether targets pass or not (use --check for a failing status); non-zero on errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import platform
+import queue
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+import grpc
+from _common import bench_event, bounded, format_table, median, percentile
+from esdbclient import EventStoreDBClient, StreamState
+from standin_server import StandinProcess
+
+from esdb_emulator.launcher import EmulatorProcess
+
+BATCH = 100
+NO_STREAM = StreamState.NO_STREAM
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How much work each measurement does; every loop is bounded in count and time."""
+
+    rounds: int = 3
+    warmup_seconds: float = 1.0
+    single_count: int = 3000
+    single_seconds: float = 4.0
+    batch_count: int = 200
+    batch_seconds: float = 4.0
+    read_events: int = 20_000
+    clients: int = 16
+    concurrent_seconds: float = 4.0
+
+
+QUICK = Settings(
+    rounds=1,
+    warmup_seconds=0.3,
+    single_count=150,
+    single_seconds=1.5,
+    batch_count=15,
+    batch_seconds=1.5,
+    read_events=2_000,
+    clients=4,
+    concurrent_seconds=1.0,
+)
+
+
+@dataclass
+class Samples:
+    """Per-round figures of one server, by metric name."""
+
+    values: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, metric: str, value: float) -> None:
+        self.values.setdefault(metric, []).append(value)
+
+    def median(self, metric: str) -> float:
+        return median(self.values[metric])
+
+
+# -- client-side measurements (each returns figures for one server) ------------------
+
+
+def measure_single(uri: str, s: Settings) -> dict[str, float]:
+    """Sequential single-event `Append` calls with exact expected revisions.
+
+    Events are built before the timed loop, so the figure is the call, not the payload.
+    """
+    events = [bench_event(i) for i in range(s.single_count)]
+    client = EventStoreDBClient(uri)
+    try:
+        stream = f"bench-single-{uuid.uuid4().hex}"
+        client.append_to_stream(stream, current_version=NO_STREAM, events=bench_event(0))
+        version = 0
+        for _ in bounded(10_000, s.warmup_seconds):  # the first calls run slow
+            client.append_to_stream(stream, current_version=version, events=bench_event(version))
+            version += 1
+        latencies: list[float] = []
+        started = time.perf_counter()
+        for i in bounded(s.single_count, s.single_seconds):
+            t0 = time.perf_counter()
+            client.append_to_stream(stream, current_version=version + i, events=events[i])
+            latencies.append(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - started
+    finally:
+        client.close()
+    return {
+        "single_rate": len(latencies) / elapsed,
+        "single_p50_ms": percentile(latencies, 50) * 1000,
+        "single_p99_ms": percentile(latencies, 99) * 1000,
+    }
+
+
+def measure_batched(uri: str, s: Settings) -> dict[str, float]:
+    """Sequential 100-event `BatchAppend` calls with exact expected revisions
+    (batches built before the timed loop)."""
+    batches = [_batch(i) for i in range(s.batch_count)]
+    client = EventStoreDBClient(uri)
+    try:
+        stream = f"bench-batch-{uuid.uuid4().hex}"
+        client.append_to_stream(stream, current_version=NO_STREAM, events=_batch(0))
+        written = 1
+        for _ in bounded(1_000, s.warmup_seconds):
+            client.append_to_stream(stream, current_version=written * BATCH - 1, events=_batch(0))
+            written += 1
+        done = 0
+        started = time.perf_counter()
+        for i in bounded(s.batch_count, s.batch_seconds):
+            version = (written + i) * BATCH - 1
+            client.append_to_stream(stream, current_version=version, events=batches[i])
+            done += 1
+        elapsed = time.perf_counter() - started
+    finally:
+        client.close()
+    return {"batch_events_rate": done * BATCH / elapsed}
+
+
+def measure_reads(uri: str, stream: str, s: Settings) -> dict[str, float]:
+    """One full read of the prepared stream, then of `$all` (limit = the same count)."""
+    client = EventStoreDBClient(uri)
+    try:
+        started = time.perf_counter()
+        events = client.get_stream(stream)
+        stream_elapsed = time.perf_counter() - started
+        started = time.perf_counter()
+        all_count = sum(1 for _ in client.read_all(limit=s.read_events))
+        all_elapsed = time.perf_counter() - started
+    finally:
+        client.close()
+    for name, got in (("stream", len(events)), ("$all", all_count)):
+        if got != s.read_events:
+            raise RuntimeError(f"read {name}: expected {s.read_events} events, got {got}")
+    return {
+        "read_stream_rate": len(events) / stream_elapsed,
+        "read_all_rate": all_count / all_elapsed,
+    }
+
+
+def prepare_read_stream(uri: str, s: Settings) -> str:
+    """Write the stream the read rows read back; on the emulator it must come first in
+    `$all` (after the server's own `$`-typed events, which the default filter drops)."""
+    client = EventStoreDBClient(uri)
+    stream = f"bench-read-{uuid.uuid4().hex}"
+    try:
+        version: int | StreamState = StreamState.NO_STREAM
+        for i in range(s.read_events // BATCH):
+            client.append_to_stream(stream, current_version=version, events=_batch(i))
+            version = (i + 1) * BATCH - 1
+    finally:
+        client.close()
+    return stream
+
+
+def _batch(i: int) -> list[Any]:
+    return [bench_event(i * BATCH + k) for k in range(BATCH)]
+
+
+# -- concurrent clients: persistent worker processes ---------------------------------
+
+
+def _append_worker(tasks: mp.Queue[Any], results: mp.Queue[Any]) -> None:
+    """Worker loop: for each task, append single events to its own stream for the
+    task's wall-clock window and report (appends completed in the window, was late)."""
+    while (task := tasks.get()) is not None:
+        uri, start_at, seconds = task
+        try:
+            results.put(_appends_in_window(uri, start_at, seconds))
+        except Exception as error:  # noqa: BLE001 - reported to the parent, which raises
+            results.put(error)
+
+
+def _appends_in_window(uri: str, start_at: float, seconds: float) -> tuple[int, bool]:
+    client = EventStoreDBClient(uri)
+    try:
+        stream = f"bench-conc-{uuid.uuid4().hex}"
+        client.append_to_stream(stream, current_version=NO_STREAM, events=bench_event(0))
+        late = time.time() > start_at
+        version = 0
+        while time.time() < start_at:  # warm up until the shared window opens
+            client.append_to_stream(stream, current_version=version, events=bench_event(version))
+            version += 1
+        end, count = start_at + seconds, 0
+        while time.time() < end:
+            client.append_to_stream(stream, current_version=version, events=bench_event(version))
+            version += 1
+            if time.time() <= end:
+                count += 1
+        return count, late
+    finally:
+        client.close()
+
+
+class WorkerPool:
+    """`size` spawned processes, each taking its own tasks, so N tasks run on N processes."""
+
+    def __init__(self, size: int) -> None:
+        context = mp.get_context("spawn")
+        self._results: mp.Queue[Any] = context.Queue()
+        self._tasks: list[mp.Queue[Any]] = [context.Queue() for _ in range(size)]
+        self._processes: list[BaseProcess] = [
+            context.Process(target=_append_worker, args=(q, self._results), daemon=True)
+            for q in self._tasks
+        ]
+        for process in self._processes:
+            process.start()
+
+    def total_rate(self, uri: str, clients: int, seconds: float) -> float:
+        """Appends/s summed over `clients` concurrent workers in one shared window."""
+        start_at = time.time() + 1.0 + 0.1 * clients  # time to connect and warm up
+        for q in self._tasks[:clients]:
+            q.put((uri, start_at, seconds))
+        total, late = 0, 0
+        for _ in range(clients):
+            result = self._next_result(deadline=start_at + seconds + 60)
+            if isinstance(result, Exception):
+                raise RuntimeError(f"concurrent worker failed: {result!r}") from result
+            total += result[0]
+            late += result[1]
+        if late:
+            print(f"  warning: {late} of {clients} workers started late", file=sys.stderr)
+        return total / seconds
+
+    def _next_result(self, deadline: float) -> Any:
+        while time.time() < deadline:
+            try:
+                return self._results.get(timeout=0.5)
+            except queue.Empty:
+                dead = [p.pid for p in self._processes if not p.is_alive()]
+                if dead:
+                    raise RuntimeError(f"concurrent worker processes died: {dead}") from None
+        raise RuntimeError("concurrent workers did not report in time")
+
+    def close(self) -> None:
+        """Ask every worker to exit; kill any that does not within 10 s."""
+        for q in self._tasks:
+            q.put(None)
+        for process in self._processes:
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+
+
+def measure_concurrent(pool: WorkerPool, uri: str, s: Settings) -> dict[str, float]:
+    """One client, then `s.clients` clients, each in its own process."""
+    one = pool.total_rate(uri, 1, s.concurrent_seconds)
+    many = pool.total_rate(uri, s.clients, s.concurrent_seconds)
+    return {"conc_one_rate": one, "conc_many_rate": many}
+
+
+# -- orchestration and report ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    """One printed row: a metric (or a derived figure) with its target."""
+
+    label: str
+    unit: str
+    value: Callable[[Samples], float]
+    target: str = "-"
+    passes: Callable[[float, float], bool] | None = None  # (emulator, stand-in) -> ok
+
+
+def rows(s: Settings) -> list[Row]:
+    """The table rows, in print order."""
+    n = s.clients
+
+    def med(metric: str) -> Callable[[Samples], float]:
+        return lambda samples: samples.median(metric)
+
+    def scaling(samples: Samples) -> float:
+        return samples.median("conc_many_rate") / samples.median("conc_one_rate")
+
+    return [
+        Row(
+            "single-event append",
+            "appends/s",
+            med("single_rate"),
+            ">= 0.70 x stand-in",
+            lambda e, f: e >= 0.7 * f,
+        ),
+        Row("single-event append p50", "ms", med("single_p50_ms")),
+        Row("single-event append p99", "ms", med("single_p99_ms")),
+        Row(
+            "batched append (100/batch)",
+            "events/s",
+            med("batch_events_rate"),
+            ">= 30,000 events/s",
+            lambda e, f: e >= 30_000,
+        ),
+        Row("1 client (process)", "appends/s", med("conc_one_rate")),
+        Row(f"{n} concurrent clients", "appends/s", med("conc_many_rate")),
+        Row(f"{n} clients / 1 client", "x", scaling, ">= 1.5 x (emulator)", lambda e, f: e >= 1.5),
+        Row(
+            f"read stream ({s.read_events} events)",
+            "events/s",
+            med("read_stream_rate"),
+            ">= 0.70 x stand-in",
+            lambda e, f: e >= 0.7 * f,
+        ),
+        Row(
+            f"read $all ({s.read_events} events)",
+            "events/s",
+            med("read_all_rate"),
+            ">= 0.70 x stand-in",
+            lambda e, f: e >= 0.7 * f,
+        ),
+    ]
+
+
+def report(s: Settings, emulator: Samples, standin: Samples) -> tuple[str, bool]:
+    """The result table and whether every target passed."""
+    table: list[list[str]] = []
+    all_pass = True
+    for row in rows(s):
+        e, f = row.value(emulator), row.value(standin)
+        verdict = "-"
+        if row.passes is not None:
+            ok = row.passes(e, f)
+            all_pass &= ok
+            verdict = "PASS" if ok else "FAIL"
+        table.append([row.label, row.unit, _fmt(e), _fmt(f), f"{e / f:.2f}", row.target, verdict])
+    headers = ["measurement", "unit", "emulator", "stand-in", "ratio", "target", "result"]
+    return format_table(headers, table), all_pass
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.2f}"
+
+
+def run(s: Settings, verbose: bool) -> tuple[Samples, Samples]:
+    """Start both servers and the worker pool, and measure every row `s.rounds` times."""
+    emulator, standin = Samples(), Samples()
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="esdb-bench-")))
+        emu = stack.enter_context(
+            EmulatorProcess(tmp / "bench.db", synchronous="FULL", log_path=tmp / "emulator.log")
+        )
+        floor = stack.enter_context(StandinProcess(s.read_events))
+        pool = WorkerPool(s.clients)
+        stack.callback(pool.close)
+        read_stream = prepare_read_stream(emu.uri, s)
+        servers = [(emu.uri, emulator, read_stream), (floor.uri, standin, "bench-read")]
+        for r in range(s.rounds):
+            order = servers if r % 2 == 0 else servers[::-1]
+            for name, measure in _measurements(pool, s):
+                for uri, samples, stream in order:
+                    with _timed(f"round {r + 1} {name} {uri}", verbose):
+                        for metric, value in measure(uri, stream).items():
+                            samples.add(metric, value)
+    return emulator, standin
+
+
+def _measurements(
+    pool: WorkerPool, s: Settings
+) -> list[tuple[str, Callable[[str, str], dict[str, float]]]]:
+    return [
+        ("single", lambda uri, _: measure_single(uri, s)),
+        ("batched", lambda uri, _: measure_batched(uri, s)),
+        ("concurrent", lambda uri, _: measure_concurrent(pool, uri, s)),
+        ("reads", lambda uri, stream: measure_reads(uri, stream, s)),
+    ]
+
+
+@contextmanager
+def _timed(what: str, verbose: bool) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    if verbose:
+        print(f"  {what}: {time.perf_counter() - started:.1f}s", file=sys.stderr)
+
+
+def environment(s: Settings) -> str:
+    """The header line: hardware, versions and durability, as every result must state."""
+    return (
+        f"cpus={os.cpu_count()} python={platform.python_version()} "
+        f"sqlite={sqlite3.sqlite_version} grpcio={grpc.__version__} "
+        f"emulator=synchronous=FULL on a file db; rounds={s.rounds} (medians shown)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run, print the table; see the module docstring for exit codes."""
+    parser = argparse.ArgumentParser(description="esdb_emulator vs stand-in benchmark")
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run (small counts)")
+    parser.add_argument("--rounds", type=int, help="rounds per measurement (default 3)")
+    parser.add_argument("--check", action="store_true", help="exit 1 if any target fails")
+    parser.add_argument("--verbose", action="store_true", help="per-round progress on stderr")
+    args = parser.parse_args(argv)
+    settings = QUICK if args.quick else Settings()
+    if args.rounds:
+        settings = Settings(**{**settings.__dict__, "rounds": args.rounds})
+    print(environment(settings), flush=True)
+    emulator, standin = run(settings, args.verbose)
+    if args.verbose:
+        for name, samples in (("emulator", emulator), ("stand-in", standin)):
+            print(f"{name} per round: {samples.values}", file=sys.stderr)
+    table, all_pass = report(settings, emulator, standin)
+    print(table)
+    print("all targets PASS" if all_pass else "some targets FAIL")
+    return 1 if args.check and not all_pass else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
