@@ -1,0 +1,42 @@
+"""The exceptions `projections` raises; every one derives from `ProjectionError`.
+
+ProjectionError
+├── UnknownProjection (also KeyError)  no read model has that name; lists the known ones
+├── ReadModelMissing                   the read model's file does not exist yet
+├── WrongReadModel                     the file belongs to another projection
+├── GenerationRetired                  a rebuild swapped another generation in: reopen
+└── RebuildInProgress                  another rebuild of the same read model is running
+"""
+
+from __future__ import annotations
+
+
+class ProjectionError(Exception):
+    """Root of every error raised by the `projections` package."""
+
+
+class UnknownProjection(ProjectionError, KeyError):  # noqa: N818  the name says what is unknown
+    """No read model has this name; the message lists the ones that exist."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        super().__init__(f"unknown projection {name!r}; known: {', '.join(known)}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ReadModelMissing(ProjectionError):  # noqa: N818  the name says what is missing
+    """The read model has not been created yet (no worker or rebuild has run)."""
+
+
+class WrongReadModel(ProjectionError):  # noqa: N818  the name says what is wrong
+    """The file holds another projection's read model."""
+
+
+class GenerationRetired(ProjectionError):  # noqa: N818  a state, not a failure
+    """The generation this connection writes to was replaced by a rebuild."""
+
+
+class RebuildInProgress(ProjectionError):  # noqa: N818  a state, not a failure
+    """Another rebuild of this read model holds its lock."""
