@@ -1,0 +1,89 @@
+"""The things a group dispatches: messages (events in delivery) and consumers.
+
+A message is keyed by its ack id, the id of the record as it sits in the source
+(the link's id when a link was resolved, as the client acks `RecordedEvent.ack_id`).
+A consumer holds at most `max_in_flight` unacknowledged messages at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from esdb_emulator.records import ResolvedEvent
+
+
+@dataclass(eq=False, slots=True)
+class ProgressEntry:
+    """One tracked source position; done once its message is acked, skipped or parked.
+
+    `tail_position` / `tail_count` carry records the filter rejected after this one,
+    which complete together with it.
+    """
+
+    position: int
+    done: bool = False
+    tail_position: int | None = None
+    tail_count: int = 0
+
+
+@dataclass(eq=False, slots=True)
+class Message:
+    """An event on its way to a consumer.
+
+    `position` orders retries and feeds checkpoints: the original record's stream
+    revision (stream groups) or commit position (`$all` groups); None for a parked
+    event being replayed, which never moves the checkpoint.
+    """
+
+    resolved: ResolvedEvent
+    ack_id: str
+    position: int | None
+    retry_count: int = 0
+    entry: ProgressEntry | None = None
+    consumer_id: str | None = None
+    expires: float = 0.0
+    unresolved_link: bool = False
+
+
+#: Called when a consumer is handed a message (read its retry count right away:
+#: it changes if the message is retried).
+Deliver = Callable[[Message], None]
+
+
+@dataclass(eq=False, slots=True)
+class Consumer:
+    """One connected `Read` call of a group.
+
+    `try_push` hands a message over (through `deliver`) if a slot is free and
+    records it as in flight until `release`; `drop` tells the call to end because
+    the group went away (updated, deleted or faulted).
+    """
+
+    consumer_id: str
+    connection_name: str
+    max_in_flight: int
+    deliver: Deliver
+    drop: Callable[[], None]
+    in_flight: dict[str, Message] = field(default_factory=dict)
+    total_items: int = 0
+    items_at_last_measurement: int = 0
+
+    @property
+    def available_slots(self) -> int:
+        """How many more messages this consumer may be handed now."""
+        return max(0, self.max_in_flight - len(self.in_flight))
+
+    def try_push(self, message: Message) -> bool:
+        """Hand `message` over if a slot is free; False (and nothing done) otherwise."""
+        if len(self.in_flight) >= self.max_in_flight:
+            return False
+        self.in_flight[message.ack_id] = message
+        message.consumer_id = self.consumer_id
+        self.total_items += 1
+        self.deliver(message)
+        return True
+
+    def release(self, ack_id: str) -> Message | None:
+        """Forget an in-flight message (acked, nacked, timed out); None if not held."""
+        return self.in_flight.pop(ack_id, None)
