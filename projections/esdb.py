@@ -1,0 +1,208 @@
+"""The read side's esdbclient adapter: order events from the log, and subscription groups.
+
+Order events are selected from `$all` by stream name (`order-` prefix, as a regex): this
+works on any EventStoreDB without system projections and on the embedded server, where
+`$ce-order` would need the `$by_category` projection running and resolved links.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from esdbclient import EventStoreDBClient, RecordedEvent
+from esdbclient.exceptions import AlreadyExists, NotFound
+from esdbclient.persistent import ConsumerStrategy
+
+from orders.ports import StoredEvent
+from projections.batch import Delivery
+
+ORDER_STREAMS_REGEX = r"order-.*"
+"""Stream-name filter for `$all` (esdbclient anchors it: `^(order-.*)$`)."""
+
+PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSettings:
+    """A projection's persistent-subscription group over the order streams.
+
+    `Pinned` sends each stream to one consumer (best effort), so competing workers rarely
+    split a stream: fewer gaps to read back and fewer duplicates. Correctness never
+    depends on it; every strategy is safe (see docs/read-side.md).
+    """
+
+    consumer_strategy: ConsumerStrategy = "Pinned"
+    message_timeout: float = 30.0
+    max_retry_count: int = 10
+    max_subscriber_count: int = 16
+    checkpoint_after: float = 2.0
+    min_checkpoint_count: int = 10
+    max_checkpoint_count: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    """What the server says about a group (None fields: the server did not tell)."""
+
+    status: str
+    parked: int
+    in_flight: int
+    connections: int | None
+    last_checkpoint: str
+    last_known: str
+
+
+def group_name(projection: str) -> str:
+    """The subscription group of a projection: `projection-<name>`."""
+    return f"projection-{projection}"
+
+
+def to_stored(recorded: RecordedEvent) -> StoredEvent:
+    """esdbclient's event as the codec's `StoredEvent` (a resolved link gives its target)."""
+    return StoredEvent(
+        id=recorded.id,
+        stream=recorded.stream_name,
+        revision=recorded.stream_position,
+        type=recorded.type,
+        data=recorded.data,
+        metadata=recorded.metadata,
+        content_type=recorded.content_type,
+        commit_position=recorded.commit_position,
+        recorded_at=recorded.recorded_at,
+    )
+
+
+def to_delivery(recorded: RecordedEvent) -> Delivery:
+    """A delivered event; its ack id is the link's for parked-and-replayed events."""
+    return Delivery(to_stored(recorded), recorded.ack_id, recorded.retry_count or 0)
+
+
+def ensure_group(client: EventStoreDBClient, group: str, settings: GroupSettings) -> bool:
+    """Create the group over the order streams from the start if missing; True if created."""
+    try:
+        client.create_subscription_to_all(
+            group,
+            filter_include=[ORDER_STREAMS_REGEX],
+            filter_by_stream_name=True,
+            consumer_strategy=settings.consumer_strategy,
+            message_timeout=settings.message_timeout,
+            max_retry_count=settings.max_retry_count,
+            max_subscriber_count=settings.max_subscriber_count,
+            checkpoint_after=settings.checkpoint_after,
+            min_checkpoint_count=settings.min_checkpoint_count,
+            max_checkpoint_count=settings.max_checkpoint_count,
+        )
+    except AlreadyExists:
+        return False
+    return True
+
+
+def group_info(client: EventStoreDBClient, group: str) -> GroupInfo | None:
+    """The group's state on the server, or None if it does not exist."""
+    try:
+        info = client.get_subscription_info(group)
+    except NotFound:
+        return None
+    return GroupInfo(
+        status=info.status,
+        parked=info.parked_message_count,
+        in_flight=info.total_in_flight_messages,
+        connections=_connection_count(client, group),
+        last_checkpoint=info.last_checkpointed_event_position,
+        last_known=info.last_known_event_position,
+    )
+
+
+class OrderLog:
+    """Reads order events from the event store (gap filling, rebuilds, the oracle)."""
+
+    def __init__(self, client: EventStoreDBClient) -> None:
+        self.client = client
+
+    def read(self, stream: str, first: int, last: int) -> Sequence[StoredEvent]:
+        """Revisions `first`..`last` of `stream` (fewer if they do not exist)."""
+        try:
+            events = self.client.get_stream(stream, stream_position=first, limit=last - first + 1)
+        except NotFound:
+            return []
+        return [to_stored(e) for e in events]
+
+    def stream(self, stream: str) -> list[StoredEvent]:
+        """The whole stream, from revision 0."""
+        try:
+            return [to_stored(e) for e in self.client.get_stream(stream)]
+        except NotFound:
+            return []
+
+    def pages(self, after: int | None = None, page: int = PAGE) -> Iterator[list[StoredEvent]]:
+        """Order events in `$all` order, after commit position `after`, a page at a time.
+
+        Events appended together may share a commit position, so each next page starts
+        at the last position seen (inclusive) and skips the ids already yielded there.
+        """
+        position, seen, strict = after, set[UUID](), after is not None
+        while True:
+            raw = self._read_all(position, page + len(seen) + 1)
+            batch = [e for e in raw if not _yielded(e, position, seen, strict)][:page]
+            if not batch:
+                return
+            yield batch
+            last = batch[-1].commit_position
+            seen = seen if last == position else set()
+            seen.update(e.id for e in batch if e.commit_position == last)
+            position, strict = last, False
+
+    def last_position(self) -> int:
+        """The commit position of the newest order event (0 if there is none)."""
+        return self.client.get_commit_position(
+            filter_include=[ORDER_STREAMS_REGEX], filter_by_stream_name=True
+        )
+
+    def after(self, position: int | None, cap: int) -> tuple[int, datetime | None]:
+        """How many order events lie after `position` (at most `cap`), and when the first
+        of them was recorded."""
+        count, first = 0, None
+        for batch in self.pages(position):
+            first = first or batch[0].recorded_at
+            count += len(batch)
+            if count >= cap:
+                return cap, first
+        return count, first
+
+    def _read_all(self, position: int | None, limit: int) -> list[StoredEvent]:
+        events = self.client.read_all(
+            commit_position=position,
+            filter_include=[ORDER_STREAMS_REGEX],
+            filter_by_stream_name=True,
+            limit=limit,
+        )
+        return [to_stored(e) for e in events]
+
+
+def _yielded(event: StoredEvent, position: int | None, seen: set[UUID], strict: bool) -> bool:
+    """True for events at or before `position` that are not to be yielded again."""
+    if position is None or event.commit_position is None:
+        return False
+    if event.commit_position != position:
+        return event.commit_position < position
+    return strict or event.id in seen
+
+
+def _connection_count(client: EventStoreDBClient, group: str) -> int | None:
+    """Connected consumers: the server sends them, but esdbclient's SubscriptionInfo drops
+    `connections`, so ask the same GetInfo call through its stub (None if that fails)."""
+    service = client.persistent_subscriptions
+    with contextlib.suppress(Exception):
+        request = service._construct_get_info_req(group, None)
+        response = service._stub.GetInfo(
+            request,
+            timeout=5,
+            metadata=service._metadata(client._call_metadata, requires_leader=True),
+            credentials=client._call_credentials,
+        )
+        return len(response.subscription_info.connections)
+    return None

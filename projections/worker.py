@@ -1,0 +1,254 @@
+"""The projector worker: one persistent-subscription consumer feeding one SQLite read model.
+
+Loop: take a batch of delivered events, apply it in one transaction (`batch.py`), and only
+after COMMIT ack what was applied or duplicated and nack what failed (`retry`, or `park`
+after `park_after` retries). When the server goes away it reconnects with jittered
+backoff; when the database is busy or full it rolls back, waits and retries the batch
+without acking. `request_stop()` (SIGTERM) finishes the batch in hand, commits, acks and
+returns. Any number of workers may run for one projection and one file.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import structlog
+from esdbclient import EventStoreDBClient, RecordedEvent
+from esdbclient.common import AbstractPersistentSubscription
+from esdbclient.exceptions import EventStoreDBClientException
+
+from orders import codec
+from projections import database
+from projections.batch import BatchApplier, BatchOutcome, Decode, Delivery, is_transient
+from projections.errors import GenerationRetired
+from projections.esdb import GroupSettings, OrderLog, ensure_group, group_name, to_delivery
+from projections.location import ReadModelFile
+from projections.projection import Projection
+
+log = structlog.get_logger("projections.worker")
+
+
+class SubscriptionEnded(Exception):  # noqa: N818  a state, not a failure
+    """The server closed the subscription stream without an error."""
+
+
+_RECONNECT_ON = (EventStoreDBClientException, grpc.RpcError, SubscriptionEnded)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """How a worker connects, batches, retries and parks."""
+
+    uri: str
+    projection: Projection
+    db_path: Path
+    group: GroupSettings = field(default_factory=GroupSettings)
+    batch_size: int = 250
+    event_buffer_size: int = 500
+    max_ack_batch_size: int = 100
+    max_ack_delay: float = 0.05
+    park_after: int = 3
+    """Nack `park` once a failing delivery's retry_count reaches this (else `retry`)."""
+    backoff_initial: float = 0.1
+    backoff_max: float = 5.0
+
+    @property
+    def group_name(self) -> str:
+        return group_name(self.projection.name)
+
+
+class Worker:
+    """Runs one consumer until `request_stop()`; see the module docstring."""
+
+    def __init__(self, config: WorkerConfig, *, decode: Decode = codec.decode) -> None:
+        self.config = config
+        self.decode = decode
+        self.location = ReadModelFile(config.db_path)
+        self._stopping = threading.Event()
+        self._conn: sqlite3.Connection | None = None
+        self._log = log.bind(projection=config.projection.name, group=config.group_name)
+
+    def request_stop(self) -> None:
+        """Ask the worker to finish the batch in hand, commit, ack and return."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def run(self) -> None:
+        """Consume until stopped, reconnecting whenever the subscription fails."""
+        backoff = _Backoff(self.config.backoff_initial, self.config.backoff_max)
+        self._log.info("projection.worker_started", db=str(self.config.db_path))
+        try:
+            while not self.stopping:
+                try:
+                    self._serve(backoff)
+                except _RECONNECT_ON as e:
+                    delay = backoff.next()
+                    self._log.warning("subscription.dropped", error=_brief(e), retry_in=delay)
+                    self._stopping.wait(delay)
+        finally:
+            self._close_db()
+            self._log.info("projection.worker_stopped")
+
+    def _serve(self, backoff: _Backoff) -> None:
+        """One connection: ensure the group, subscribe, apply batches until stop or failure."""
+        client = EventStoreDBClient(self.config.uri)
+        try:
+            applier = BatchApplier(
+                self.config.projection,
+                self.decode,
+                OrderLog(client),
+                park_after=self.config.park_after,
+            )
+            if ensure_group(client, self.config.group_name, self.config.group):
+                self._log.info("subscription.group_created")
+            subscription = client.read_subscription_to_all(
+                self.config.group_name,
+                event_buffer_size=self.config.event_buffer_size,
+                max_ack_batch_size=self.config.max_ack_batch_size,
+                max_ack_delay=self.config.max_ack_delay,
+            )
+            self._log.info("subscription.connected", subscription=subscription.subscription_id)
+            feed = _Feed(subscription)
+            try:
+                while not self.stopping:
+                    events = feed.take(self.config.batch_size, timeout=0.25)
+                    if events:
+                        self._handle(applier, subscription, [to_delivery(e) for e in events])
+                        backoff.reset()
+            finally:
+                subscription.stop()  # sends the acks still queued
+        finally:
+            client.close()
+
+    def _handle(
+        self,
+        applier: BatchApplier,
+        subscription: AbstractPersistentSubscription,
+        batch: list[Delivery],
+    ) -> None:
+        """Apply one batch (retrying on busy or full databases), then ack and nack."""
+        outcome = self._apply(applier, batch)
+        if outcome is None:
+            return  # stopping while the database was unavailable: nothing acked, redelivered
+        for ack_id in outcome.acks:
+            subscription.ack(ack_id)
+        for failure in outcome.failures:
+            stored = failure.delivery.stored
+            with structlog.contextvars.bound_contextvars(
+                stream=stored.stream, revision=stored.revision, event_type=stored.type
+            ):
+                event = (
+                    "subscription.parked" if failure.action == "park" else "projection.event_failed"
+                )
+                self._log.error(
+                    event,
+                    error=failure.error,
+                    retry_count=failure.delivery.retry_count,
+                    action=failure.action,
+                )
+            subscription.nack(failure.delivery.ack_id, failure.action)
+        self._log.debug(
+            "projection.batch_applied",
+            delivered=len(batch),
+            applied=outcome.applied,
+            duplicates=outcome.duplicates,
+            gap_events=outcome.gap_events,
+            failed=len(outcome.failures),
+        )
+
+    def _apply(self, applier: BatchApplier, batch: list[Delivery]) -> BatchOutcome | None:
+        backoff = _Backoff(self.config.backoff_initial, self.config.backoff_max)
+        while True:
+            try:
+                return applier.apply(self._connection(), batch)
+            except GenerationRetired:
+                self._close_db()
+                self._log.info("projection.generation_switched")
+            except sqlite3.Error as e:
+                if not is_transient(e):
+                    raise
+                delay = backoff.next()
+                self._log.warning("projection.database_unavailable", error=str(e), retry_in=delay)
+                self._close_db()
+                if self._stopping.wait(delay):
+                    return None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn, live = database.open_live(self.location, self.config.projection)
+            self._log.info("projection.database_opened", generation=str(live))
+        return self._conn
+
+    def _close_db(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class _Feed:
+    """Pumps the blocking subscription iterator into a queue, so batches can be taken."""
+
+    def __init__(self, subscription: AbstractPersistentSubscription) -> None:
+        self._subscription = subscription
+        self._queue: queue.Queue[RecordedEvent | BaseException] = queue.Queue()
+        self._failed: BaseException | None = None
+        threading.Thread(target=self._pump, name="subscription-feed", daemon=True).start()
+
+    def take(self, limit: int, timeout: float) -> list[RecordedEvent]:
+        """Up to `limit` events: waits up to `timeout` for the first, then takes what is
+        already there. Raises the subscription's failure once its events are taken."""
+        if self._failed is not None:
+            raise self._failed
+        events: list[RecordedEvent] = []
+        try:
+            item = self._queue.get(timeout=timeout)
+            while True:
+                if not isinstance(item, RecordedEvent):
+                    self._failed = item
+                    break
+                events.append(item)
+                if len(events) >= limit:
+                    break
+                item = self._queue.get_nowait()
+        except queue.Empty:
+            pass
+        if not events and self._failed is not None:
+            raise self._failed
+        return events
+
+    def _pump(self) -> None:
+        try:
+            for event in self._subscription:
+                self._queue.put(event)
+            self._queue.put(SubscriptionEnded("the subscription stream ended"))
+        except BaseException as e:  # noqa: BLE001  handed to the consuming thread, which decides
+            self._queue.put(e)
+
+
+class _Backoff:
+    """Jittered exponential delays: initial, x2 each time, capped; reset on success."""
+
+    def __init__(self, initial: float, cap: float) -> None:
+        self.initial, self.cap, self.attempt = initial, cap, 0
+
+    def next(self) -> float:
+        delay = min(self.cap, self.initial * 2**self.attempt)
+        self.attempt += 1
+        return float(round(delay * random.uniform(0.5, 1.0), 3))
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+def _brief(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]

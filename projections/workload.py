@@ -1,0 +1,149 @@
+"""A scripted, seeded run of orders through the write side's command functions.
+
+For the demo, the scenario tests and the benchmark: the same seed gives the same orders,
+times and outcomes (payments in one or two parts, address changes, shipping, deliveries,
+cancellations with refunds). Times advance from `start` so the days in daily_sales and
+the `--before` reports are deterministic too.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TypedDict
+from uuid import UUID, uuid5
+
+from orders import service
+from orders.ports import OrderStore
+
+START = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
+_NAMESPACE = UUID("4d1c0e7a-93a2-4b5e-8f6d-2a7b9c3e1f05")
+_CITIES = [
+    ("Berlin", "10117", "DE"),
+    ("Paris", "75001", "FR"),
+    ("London", "EC1A 1BB", "GB"),
+    ("Madrid", "28013", "ES"),
+    ("New York", "10001", "US"),
+    ("Tokyo", "100-0001", "JP"),
+]
+_CURRENCIES = ["USD", "USD", "EUR", "EUR", "GBP", "JPY"]
+_CARRIERS = ["DHL", "UPS", "FedEx", "La Poste"]
+
+
+@dataclass(slots=True)
+class WorkloadResult:
+    """What the run did: order ids and how many commands of each kind."""
+
+    order_ids: list[str] = field(default_factory=list)
+    commands: Counter[str] = field(default_factory=Counter)
+
+
+def run_orders(
+    store: OrderStore,
+    count: int,
+    *,
+    seed: int = 7,
+    start: datetime = START,
+    on_order: Callable[[int], None] | None = None,
+) -> WorkloadResult:
+    """Place `count` orders and take each through a seeded life; returns what it did."""
+    rng = random.Random(seed)
+    result = WorkloadResult()
+    customers = max(1, count // 4)
+    for index in range(count):
+        order_id = str(uuid5(_NAMESPACE, f"{seed}-{index}"))
+        clock = _Clock(start + timedelta(minutes=37 * index))
+        customer = f"customer-{rng.randrange(customers):04d}"
+        _life(store, rng, order_id, customer=customer, clock=clock, result=result)
+        result.order_ids.append(order_id)
+        if on_order is not None:
+            on_order(index + 1)
+    return result
+
+
+class _Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def tick(self, rng: random.Random) -> datetime:
+        self.at += timedelta(minutes=rng.randint(1, 600))
+        return self.at
+
+
+def _life(
+    store: OrderStore,
+    rng: random.Random,
+    order_id: str,
+    *,
+    customer: str,
+    clock: _Clock,
+    result: WorkloadResult,
+) -> None:
+    currency = rng.choice(_CURRENCIES)
+    lines = [_line(rng, currency) for _ in range(rng.randint(1, 4))]
+    total = sum(line["quantity"] * line["unit_price"] for line in lines)
+
+    def run(name: str, call: Callable[..., object], *args: object) -> None:
+        call(order_id, *args, at=clock.tick(rng), store=store)
+        result.commands[name] += 1
+
+    run("place", service.place_order, customer, lines, currency, _address(rng))
+    if rng.random() < 0.15:
+        run("address", service.change_shipping_address, _address(rng))
+    roll = rng.random()
+    if roll < 0.1:
+        return  # stays PENDING
+    if roll < 0.2:
+        if rng.random() < 0.5:
+            run("pay", service.record_payment, f"pay-{order_id[:8]}-0", total // 3, currency)
+        run("cancel", service.cancel_order, "customer changed their mind")
+        return
+    _pay(run, rng, order_id, total, currency)
+    if rng.random() < 0.1:
+        run("address", service.change_shipping_address, _address(rng))
+    if rng.random() < 0.12:
+        run("cancel", service.cancel_order, "out of stock")
+        return
+    tracking = f"TRK{rng.randrange(10**9):09d}"
+    run("ship", service.ship_order, rng.choice(_CARRIERS), tracking)
+    if rng.random() < 0.7:
+        run("deliver", service.confirm_delivery)
+
+
+def _pay(
+    run: Callable[..., None], rng: random.Random, order_id: str, total: int, currency: str
+) -> None:
+    """One payment, or two (the first partial)."""
+    parts = [total] if rng.random() < 0.7 or total < 2 else [total // 2, total - total // 2]
+    for number, amount in enumerate(parts):
+        run("pay", service.record_payment, f"pay-{order_id[:8]}-{number}", amount, currency)
+
+
+class _Line(TypedDict):
+    sku: str
+    quantity: int
+    unit_price: int
+
+
+def _line(rng: random.Random, currency: str) -> _Line:
+    price = rng.randint(5, 400) * (100 if currency == "JPY" else 25)
+    return {
+        "sku": f"SKU-{rng.randint(1, 60):03d}",
+        "quantity": rng.randint(1, 3),
+        "unit_price": price,
+    }
+
+
+def _address(rng: random.Random) -> dict[str, object]:
+    city, postal_code, country = rng.choice(_CITIES)
+    number = rng.randint(1, 200)
+    return {
+        "name": f"Customer {number}",
+        "line1": f"{number} Main Street",
+        "city": city,
+        "postal_code": postal_code,
+        "country": country,
+    }
