@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +20,8 @@ import pytest
 from esdbclient import AsyncEventStoreDBClient, EventStoreDBClient, NewEvent, StreamState
 from esdbclient.events import CaughtUp, Checkpoint, RecordedEvent
 from esdbclient.exceptions import StreamIsDeleted
+
+from esdb_emulator.server import EmulatorConfig, ThreadedEmulator
 
 DEADLINE = 30.0
 
@@ -392,3 +395,54 @@ def test_async_all_subscription_checkpoints_with_nothing_matching(
             await aclient.close()
 
     assert isinstance(asyncio.run(first_item()), Checkpoint)
+
+
+# -- cancellation leaves nothing behind on the server ----------------------------------------
+
+
+def server_tasks(emulator: ThreadedEmulator) -> int:
+    """How many asyncio tasks the in-process server's loop is running."""
+
+    async def count() -> int:
+        return len(asyncio.all_tasks()) - 1  # not this one
+
+    # ThreadedEmulator has no public accessor for its loop; the count needs that loop.
+    return asyncio.run_coroutine_threadsafe(count(), emulator._loop).result(DEADLINE)
+
+
+def test_cancelled_subscriptions_and_batch_appends_leave_no_server_tasks() -> None:
+    with (
+        ThreadedEmulator(EmulatorConfig(db_path=None, port=0)) as emulator,
+        EventStoreDBClient(emulator.uri) as client,
+    ):
+        write(client, "leak-check", 3)
+        baseline = server_tasks(emulator)
+        subscriptions = [
+            client.subscribe_to_stream("leak-check", timeout=DEADLINE),
+            client.subscribe_to_stream("leak-check-missing", timeout=DEADLINE),
+            client.subscribe_to_all(timeout=DEADLINE),
+            client.subscribe_to_all(filter_exclude=[".*"], window_size=1, timeout=DEADLINE),
+        ]
+        assert server_tasks(emulator) >= baseline + len(subscriptions)
+
+        for subscription in subscriptions:
+            subscription.stop()
+        asyncio.run(cancelled_batch_appends(emulator.uri, "leak-check"))
+
+        deadline = time.monotonic() + DEADLINE
+        while server_tasks(emulator) > baseline and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server_tasks(emulator) <= baseline
+
+
+async def cancelled_batch_appends(uri: str, stream: str) -> None:
+    """Asyncio appends: esdbclient cancels each BatchAppend call after its reply."""
+    aclient = AsyncEventStoreDBClient(uri)
+    await aclient.connect()
+    try:
+        for n in range(3):
+            await aclient.append_to_stream(
+                stream, current_version=StreamState.ANY, events=[event(n)]
+            )
+    finally:
+        await aclient.close()
