@@ -32,6 +32,7 @@ from esdb_emulator.records import (
     StreamNotFound,
 )
 
+_new = tuple.__new__
 _TICKS_PER_SECOND = 10_000_000
 _MAX_POSITION = 2**63 - 1
 
@@ -124,8 +125,8 @@ class LogReader:
                 self._conn.execute("COMMIT")
 
     def _resolved(self, rows: list[Row], resolve_links: bool) -> list[ResolvedEvent]:
-        if not resolve_links:
-            return [ResolvedEvent(RecordedEvent(*row)) for row in rows]
+        if not resolve_links:  # the hot path: build the tuples without Python calls
+            return [_new(ResolvedEvent, (_new(RecordedEvent, row), None)) for row in rows]
         windows: dict[str, _Window | None] = {}
         resolved = []
         for row in rows:

@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 from typing import Literal, TypeAlias
 
-from esdb_emulator.records import DELETED_STREAM_REVISION, RecordedEvent
+from esdb_emulator.records import DELETED_STREAM_REVISION
 
 Synchronous: TypeAlias = Literal["FULL", "NORMAL", "OFF"]
 
@@ -45,19 +45,15 @@ PRAGMA user_version = 1;
 
 INSERT = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
-#: Bytes a record costs in the log besides its names and payloads (like the header
-#: of an EventStoreDB prepare record); positions advance by whole record sizes.
+#: Bytes a record costs in the log besides its stream name, type, metadata and data
+#: (like the header of an EventStoreDB prepare record): each record's position is
+#: the previous one plus its size, so positions have gaps like byte offsets.
 RECORD_OVERHEAD = 88
 
 TOMBSTONE_TYPE = "$streamDeleted"
 METADATA_TYPE = "$metadata"
 LINK_TYPE = "$>"
 METASTREAM_PREFIX = "$$"
-
-
-def record_size(stream: str, event_type: str, metadata: bytes, data: bytes) -> int:
-    """The size a record takes in the log (approximate for non-ASCII names)."""
-    return RECORD_OVERHEAD + len(stream) + len(event_type) + len(metadata) + len(data)
 
 
 def connect(db_file: Path, synchronous: Synchronous, *, writer: bool) -> sqlite3.Connection:
@@ -73,12 +69,8 @@ def connect(db_file: Path, synchronous: Synchronous, *, writer: bool) -> sqlite3
     conn.execute("PRAGMA temp_store=MEMORY")
     if not writer:
         conn.execute("PRAGMA query_only=ON")
+        conn.execute("PRAGMA mmap_size=1073741824")  # page reads without a copy per page
     return conn
-
-
-def to_record(row: Row) -> RecordedEvent:
-    """A stored row as a `RecordedEvent`."""
-    return RecordedEvent(*row)
 
 
 def metastream_of(stream: str) -> str:

@@ -16,15 +16,16 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from esdb_emulator.log_schema import (
     INSERT,
     METADATA_TYPE,
+    RECORD_OVERHEAD,
     TOMBSTONE_TYPE,
     is_metastream,
     metastream_of,
     parse_metadata,
-    record_size,
 )
 from esdb_emulator.records import (
     DELETED_STREAM_REVISION,
@@ -47,8 +48,7 @@ class StreamHead:
     metadata: dict[str, object] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class IdEntry:
+class IdEntry(NamedTuple):
     """Where a recently written event id went."""
 
     stream: str
@@ -82,6 +82,7 @@ class TombstoneOp:
 
 
 Op = AppendOp | DeleteOp | TombstoneOp
+_new = tuple.__new__
 
 
 class RecentIds:
@@ -98,16 +99,21 @@ class RecentIds:
         """The entry of `event_id`, if still remembered."""
         return self._entries.get(event_id)
 
-    def add(self, event_id: str, entry: IdEntry) -> None:
-        """Remember `entry`, forgetting the oldest ones beyond the budget."""
-        old = self._entries.pop(event_id, None)
-        if old is not None:
-            self._used -= _id_cost(old)
-        self._entries[event_id] = entry
-        self._used += _id_cost(entry)
+    def add_all(self, entries: dict[str, IdEntry]) -> None:
+        """Remember `entries` (oldest first), forgetting the oldest beyond the budget."""
+        known = self._entries
+        for event_id in entries.keys() & known.keys():  # an id used again
+            self._used -= id_cost(known.pop(event_id))
+        known.update(entries)
+        self._used += sum(map(id_cost, entries.values()))
         while self._used > self._budget:
-            _, evicted = self._entries.popitem(last=False)
-            self._used -= _id_cost(evicted)
+            _, evicted = known.popitem(last=False)
+            self._used -= id_cost(evicted)
+
+
+def id_cost(entry: IdEntry) -> int:
+    """What an entry costs in EventStoreDB's cache."""
+    return 28 + 2 * len(entry.stream)
 
 
 class HeadCache:
@@ -158,8 +164,7 @@ class Transaction:
     def adopt(self) -> None:
         """Hand the staged heads and ids to the caches; call after COMMIT only."""
         self._heads.update(self._staged_heads)
-        for event_id, entry in self._staged_ids.items():
-            self._ids.add(event_id, entry)
+        self._ids.add_all(self._staged_ids)
 
     # -- the rules ------------------------------------------------------------
 
@@ -337,22 +342,21 @@ class Transaction:
     ) -> tuple[int, int]:
         """Insert `events` from `first_revision`; the last revision and position."""
         position, created, staged_ids = self.position, self._created, self._staged_ids
+        base_size = RECORD_OVERHEAD + len(stream)
         rows = []
         revision = first_revision
         for event in events:
-            position += record_size(stream, event.type, event.metadata, event.data)
+            event_id, event_type, metadata, data = (
+                event.event_id, event.type, event.metadata, event.data)  # fmt: skip
+            position += base_size + len(event_type) + len(metadata) + len(data)
             rows.append(
-                (position, stream, revision, event.event_id, event.type,
-                 event.content_type, event.metadata, event.data, created)
+                (position, stream, revision, event_id, event_type,
+                 event.content_type, metadata, data, created)
             )  # fmt: skip
-            staged_ids[event.event_id] = IdEntry(stream, revision, position)
+            staged_ids[event_id] = _new(IdEntry, (stream, revision, position))
             revision += 1
         self._conn.executemany(INSERT, rows)
         self.position = position
-        metadata = parse_metadata(events[-1].data) if is_metastream(stream) else None
-        self._staged_heads[stream] = StreamHead(revision - 1, False, metadata)
+        metadata_of = parse_metadata(events[-1].data) if is_metastream(stream) else None
+        self._staged_heads[stream] = StreamHead(revision - 1, False, metadata_of)
         return revision - 1, position
-
-
-def _id_cost(entry: IdEntry) -> int:
-    return 28 + 2 * len(entry.stream)

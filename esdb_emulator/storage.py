@@ -115,12 +115,10 @@ class EventLog:
         (-1 if none). ValueError for a malformed request.
         """
         _check_request(stream, expected)
-        size = 0
         for event in events:
             if not event.type:
                 raise ValueError(f"event {event.event_id!r}: the event type is empty")
-            size += append_size(event)
-        if size > self._max_append_size:
+        if sum(map(append_size, events)) > self._max_append_size:
             raise MaxAppendSizeExceeded(self._max_append_size)
         result = await self._submit(AppendOp(stream, expected, tuple(events)))
         assert isinstance(result, AppendResult)
