@@ -144,9 +144,7 @@ def from_create(options: persistent_pb2.CreateReq.Options) -> GroupSettings:
     return _with_wire_settings(settings, wire)
 
 
-def from_update(
-    options: persistent_pb2.UpdateReq.Options, current: GroupSettings
-) -> GroupSettings:
+def from_update(options: persistent_pb2.UpdateReq.Options, current: GroupSettings) -> GroupSettings:
     """`current` with everything an Update request sets (the filter is kept)."""
     wire = options.settings
     strategy = _enum_name(persistent_pb2.UpdateReq.ConsumerStrategy, wire.named_consumer_strategy)

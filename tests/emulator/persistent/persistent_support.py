@@ -1,0 +1,96 @@
+"""Helpers for the persistent-subscription tests: events, groups, bounded waits."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+from urllib.parse import urlparse
+
+import grpc
+from esdbclient import EventStoreDBClient, NewEvent, StreamState
+from esdbclient.common import AbstractPersistentSubscription
+from esdbclient.events import RecordedEvent
+from esdbclient.protos.Grpc import persistent_pb2, persistent_pb2_grpc, shared_pb2
+
+#: gRPC deadline of every subscription call: a missing event fails the test, not hangs it.
+DEADLINE = 20.0
+
+_T = TypeVar("_T")
+
+
+def group_name() -> str:
+    """A group name no other test uses."""
+    return f"group-{uuid.uuid4().hex}"
+
+
+def events(count: int, event_type: str = "Thing", metadata: bytes = b"{}") -> list[NewEvent]:
+    """`count` fresh events numbered in their data."""
+    return [
+        NewEvent(type=event_type, data=f'{{"n":{n}}}'.encode(), metadata=metadata)
+        for n in range(count)
+    ]
+
+
+def append(client: EventStoreDBClient, stream: str, new: list[NewEvent]) -> int:
+    """Append `new` to `stream` whatever its state; the commit position of the last."""
+    return client.append_to_stream(stream, current_version=StreamState.ANY, events=new)
+
+
+def take(
+    subscription: AbstractPersistentSubscription | Iterator[RecordedEvent],
+    count: int,
+    *,
+    ack: bool = True,
+) -> list[RecordedEvent]:
+    """The next `count` events of a subscription, acked unless `ack=False`."""
+    received: list[RecordedEvent] = []
+    for event in subscription:
+        received.append(event)
+        if ack:
+            assert isinstance(subscription, AbstractPersistentSubscription)
+            subscription.ack(event)
+        if len(received) == count:
+            break
+    assert len(received) == count, f"subscription ended after {len(received)} of {count}"
+    return received
+
+
+def wait_for(predicate: Callable[[], _T | None], what: str, timeout: float = 10.0) -> _T:
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def parked_stream(source: str, group: str) -> str:
+    """The parked-events stream of a group."""
+    return f"$persistentsubscription-{source}::{group}-parked"
+
+
+def checkpoint_stream(source: str, group: str) -> str:
+    """The checkpoint stream of a group."""
+    return f"$persistentsubscription-{source}::{group}-checkpoint"
+
+
+def raw_info(
+    esdb_uri: str, group: str, stream: str | None = None
+) -> persistent_pb2.SubscriptionInfo:
+    """GetInfo through a raw stub: esdbclient leaves out the connections."""
+    address = urlparse(esdb_uri).netloc.rsplit("@", 1)[-1]
+    options = persistent_pb2.GetInfoReq.Options(group_name=group)
+    if stream is None:
+        options.all.CopyFrom(shared_pb2.Empty())
+    else:
+        options.stream_identifier.stream_name = stream.encode()
+    with grpc.insecure_channel(address) as channel:
+        stub = persistent_pb2_grpc.PersistentSubscriptionsStub(channel)  # type: ignore[no-untyped-call]
+        reply = stub.GetInfo(persistent_pb2.GetInfoReq(options=options), timeout=DEADLINE)
+    assert isinstance(reply, persistent_pb2.GetInfoResp)
+    return reply.subscription_info
