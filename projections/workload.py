@@ -87,7 +87,9 @@ def _life(
     total = sum(line["quantity"] * line["unit_price"] for line in lines)
 
     def run(name: str, call: Callable[..., object], *args: object) -> None:
-        call(order_id, *args, at=clock.tick(rng), store=store)
+        step = sum(result.commands.values())
+        command_id = uuid5(_NAMESPACE, f"{order_id}-{step}")  # a retried run appends nothing twice
+        call(order_id, *args, at=clock.tick(rng), store=store, command_id=command_id)
         result.commands[name] += 1
 
     run("place", service.place_order, customer, lines, currency, _address(rng))

@@ -1,0 +1,122 @@
+"""Real worker processes, conditions with deadlines, and the oracle, for the scenario tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from esdbclient import EventStoreDBClient
+
+from orders import codec
+from projections import database, registry, tracking
+from projections.batch import Decode
+from projections.errors import ReadModelMissing
+from projections.esdb import OrderLog
+from projections.location import ReadModelFile
+from projections.verify import Verification, verify
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class WorkerProcess:
+    """`projections run NAME` as a child process, to SIGTERM or SIGKILL."""
+
+    def __init__(
+        self, uri: str, name: str, db: Path, log_path: Path, *extra: str, strategy: str = "Pinned"
+    ) -> None:
+        self.command = [sys.executable, "-m", "projections", "--uri", uri, "run", name]
+        self.command += ["--db", str(db), "--strategy", strategy, *extra]
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "ORDERS_LOG_FORMAT": "json"}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env, cwd=ROOT
+            )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: the worker dies wherever it is (mid-batch, before or after commit/ack)."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+
+    def stop(self, timeout: float = 20) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `condition` until true; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def order_events(client: EventStoreDBClient) -> int:
+    """How many order events the log holds."""
+    return OrderLog(client).after(None, 10**9)[0]
+
+
+def meta(db: Path) -> dict[str, object]:
+    """The read model's tracking meta (counters), {} if it does not exist yet."""
+    try:
+        conn = database.open_for_reading(ReadModelFile(db))
+    except ReadModelMissing:
+        return {}
+    try:
+        return tracking.read_meta(conn)
+    except Exception:  # noqa: BLE001  not prepared yet
+        return {}
+    finally:
+        conn.close()
+
+
+def applied(db: Path) -> int:
+    """Rows in the ledger of the live generation (0 if none yet)."""
+    try:
+        conn = database.open_for_reading(ReadModelFile(db))
+    except ReadModelMissing:
+        return 0
+    try:
+        return int(conn.execute("SELECT count(*) FROM tracking_applied").fetchone()[0])
+    except Exception:  # noqa: BLE001  not prepared yet
+        return 0
+    finally:
+        conn.close()
+
+
+def counter(db: Path, name: str) -> int:
+    value = meta(db).get(name)
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def check_oracle(
+    client: EventStoreDBClient, name: str, db: Path, decode: Decode = codec.decode
+) -> Verification:
+    """The oracle on the live generation at `db`; asserts it holds and returns it."""
+    conn = database.open_for_reading(ReadModelFile(db))
+    try:
+        result = verify(conn, OrderLog(client), registry.get(name), decode)
+    finally:
+        conn.close()
+    assert result.ok, f"{name} differs from the fold of the log: {result.differences}"
+    return result
