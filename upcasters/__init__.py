@@ -1,5 +1,22 @@
-"""Upcasters: bring stored events of any known schema version to the current one."""
+"""Upcasters: bring stored events of any known schema version to the current one.
 
-from upcasters.chain import CURRENT_VERSIONS, UnknownEventVersion, upcast
+`upcast` is the chain (see `upcasters.chain`); steps live in one module per event type
+(`order_placed`, `payment_received`) and are indexed in `upcasters.registry`.
+"""
 
-__all__ = ["CURRENT_VERSIONS", "UnknownEventVersion", "upcast"]
+from upcasters.chain import path, upcast
+from upcasters.errors import StepError, UnknownEventVersion, UpcastError
+from upcasters.registry import CURRENT_VERSIONS, STEPS
+from upcasters.step import Recorded, Step
+
+__all__ = [
+    "CURRENT_VERSIONS",
+    "STEPS",
+    "Recorded",
+    "Step",
+    "StepError",
+    "UnknownEventVersion",
+    "UpcastError",
+    "path",
+    "upcast",
+]

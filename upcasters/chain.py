@@ -1,8 +1,8 @@
-"""The upcaster chain: the one place stored (type, schema_version, data) is brought current.
+"""The upcaster chain: the one place a stored (type, schema_version, data) is brought current.
 
-Every read path (aggregate loads, projectors, parked-event inspection, the CLI) decodes
-through `upcast`. For now it knows only the current schemas and passes them through; the
-legacy steps (see domain.md, "Legacy schemas") plug in here without changing the signature.
+Every read path (aggregate loads, projectors, history, parked-event inspection, the CLI)
+decodes through `orders.codec.decode`, which calls `upcast`. Pure and deterministic: the
+same stored event always gives the same result, and nothing is written anywhere.
 """
 
 from __future__ import annotations
@@ -10,31 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-CURRENT_VERSIONS: dict[str, int] = {
-    "OrderPlaced": 3,
-    "ShippingAddressChanged": 1,
-    "PaymentReceived": 2,
-    "OrderPaid": 1,
-    "OrderShipped": 1,
-    "OrderDelivered": 1,
-    "OrderCancelled": 1,
-    "RefundIssued": 1,
-}
-"""Stored event type -> its current schema version."""
+from upcasters.errors import UnknownEventVersion, UpcastError
+from upcasters.registry import CURRENT_VERSIONS, STEPS, is_current
+from upcasters.step import Recorded, SchemaKey, Step
 
-
-class UnknownEventVersion(ValueError):  # noqa: N818  the name says what is unknown
-    """No upcaster knows this (type, schema_version); names stream, revision, type, version."""
-
-    def __init__(self, event_type: str, schema_version: int, *, stream: str, revision: int) -> None:
-        self.event_type = event_type
-        self.schema_version = schema_version
-        self.stream = stream
-        self.revision = revision
-        super().__init__(
-            f"no upcaster for event type {event_type!r} schema_version {schema_version}"
-            f" at {stream}@{revision}"
-        )
+__all__ = ["CURRENT_VERSIONS", "UnknownEventVersion", "UpcastError", "path", "upcast"]
 
 
 def upcast(
@@ -48,10 +28,51 @@ def upcast(
 ) -> tuple[str, dict[str, Any]]:
     """Return (current type, current-version data) for a stored event.
 
-    `stream`, `revision` and `recorded_at` give legacy steps what they may need (the order
-    id from the stream name, a timestamp from the recorded time) and name the event in
-    errors. Raises UnknownEventVersion for anything no step knows; never skips silently.
+    An event already at its current version is returned as is (the same dict). `stream`,
+    `revision` and `recorded_at` give steps what they may need (the order id from the
+    stream name, a timestamp from the recorded time) and name the event in errors.
+    Raises UnknownEventVersion when no step knows (type, version), and UpcastError when
+    a step cannot convert the data; never skips an event.
     """
-    if CURRENT_VERSIONS.get(event_type) != schema_version:
+    if CURRENT_VERSIONS.get(event_type) == schema_version:
+        return event_type, data
+    recorded = Recorded(stream, revision, recorded_at)
+    current_type, current = event_type, data
+    for step in path(event_type, schema_version, stream=stream, revision=revision):
+        try:
+            current = step.convert(current, recorded)
+        except (ValueError, KeyError, TypeError) as e:
+            detail = f"step {step.describe()} failed: {e}"
+            raise UpcastError(
+                event_type, schema_version, stream=stream, revision=revision, detail=detail
+            ) from e
+        current_type = step.target_type
+    return current_type, current
+
+
+def path(
+    event_type: str, schema_version: int, *, stream: str = "?", revision: int = -1
+) -> tuple[Step, ...]:
+    """The steps from (type, version) to its current schema, in order (none when current).
+
+    Raises UnknownEventVersion (naming `stream` and `revision`) when no step knows it.
+    """
+    if is_current((event_type, schema_version)):
+        return ()
+    steps = _PATHS.get((event_type, schema_version))
+    if steps is None:
         raise UnknownEventVersion(event_type, schema_version, stream=stream, revision=revision)
-    return event_type, data
+    return steps
+
+
+def _walk(source: SchemaKey) -> tuple[Step, ...]:
+    steps, key = [], source
+    while not is_current(key):
+        step = STEPS[key]  # the registry guarantees the chain reaches a current schema
+        steps.append(step)
+        key = step.target
+    return tuple(steps)
+
+
+_PATHS: dict[SchemaKey, tuple[Step, ...]] = {source: _walk(source) for source in STEPS}
+"""Every registered (type, version) -> its steps, computed once at import."""
