@@ -63,6 +63,9 @@ def connect(db_file: Path, synchronous: Synchronous, *, writer: bool) -> sqlite3
     conn = sqlite3.connect(
         db_file, isolation_level=None, check_same_thread=False, timeout=30.0
     )
+    # 8 KiB pages (effective when the file is created): ~10% less CPU per appended
+    # event than 4 KiB at the same single-commit latency; 16 KiB slows small commits.
+    conn.execute("PRAGMA page_size=8192")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache

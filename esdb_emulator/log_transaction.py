@@ -13,7 +13,6 @@ import json
 import sqlite3
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -88,32 +87,35 @@ _new = tuple.__new__
 class RecentIds:
     """Recently committed event ids, for best-effort idempotency of `any` and
     `stream_exists` appends, bounded like EventStoreDB's 8 MiB committed-events
-    cache (an entry costs 28 bytes plus two per stream-name character)."""
+    cache (an entry costs `id_cost` bytes).
+
+    Two generations of plain dicts: when the young one has cost half the budget
+    it becomes the old one and the previous old one is dropped, so the newest
+    half-budget of ids is always remembered, and never more than the budget.
+    """
 
     def __init__(self, budget_bytes: int = 8 * 1024 * 1024) -> None:
-        self._entries: OrderedDict[str, IdEntry] = OrderedDict()
-        self._budget = budget_bytes
-        self._used = 0
+        self._young: dict[str, IdEntry] = {}
+        self._old: dict[str, IdEntry] = {}
+        self._young_cost = 0
+        self._half_budget = budget_bytes // 2
 
     def get(self, event_id: str) -> IdEntry | None:
         """The entry of `event_id`, if still remembered."""
-        return self._entries.get(event_id)
+        entry = self._young.get(event_id)
+        return self._old.get(event_id) if entry is None else entry
 
-    def add_all(self, entries: dict[str, IdEntry]) -> None:
-        """Remember `entries` (oldest first), forgetting the oldest beyond the budget."""
-        known = self._entries
-        for event_id in entries.keys() & known.keys():  # an id used again
-            self._used -= id_cost(known.pop(event_id))
-        known.update(entries)
-        self._used += sum(map(id_cost, entries.values()))
-        while self._used > self._budget:
-            _, evicted = known.popitem(last=False)
-            self._used -= id_cost(evicted)
+    def add_all(self, entries: dict[str, IdEntry], cost: int) -> None:
+        """Remember `entries`, which cost `cost` bytes together."""
+        self._young.update(entries)
+        self._young_cost += cost
+        if self._young_cost >= self._half_budget:
+            self._old, self._young, self._young_cost = self._young, {}, 0
 
 
-def id_cost(entry: IdEntry) -> int:
-    """What an entry costs in EventStoreDB's cache."""
-    return 28 + 2 * len(entry.stream)
+def id_cost(stream: str) -> int:
+    """What an id written to `stream` costs in EventStoreDB's cache."""
+    return 28 + 2 * len(stream)
 
 
 class HeadCache:
@@ -151,6 +153,7 @@ class Transaction:
         self._ids = ids
         self._staged_heads: dict[str, StreamHead] = {}
         self._staged_ids: dict[str, IdEntry] = {}
+        self._staged_ids_cost = 0
         self._created = time.time_ns() // 100
 
     def apply(self, op: Op) -> AppendResult | DeleteResult:
@@ -164,7 +167,7 @@ class Transaction:
     def adopt(self) -> None:
         """Hand the staged heads and ids to the caches; call after COMMIT only."""
         self._heads.update(self._staged_heads)
-        self._ids.add_all(self._staged_ids)
+        self._ids.add_all(self._staged_ids, self._staged_ids_cost)
 
     # -- the rules ------------------------------------------------------------
 
@@ -356,6 +359,7 @@ class Transaction:
             staged_ids[event_id] = _new(IdEntry, (stream, revision, position))
             revision += 1
         self._conn.executemany(INSERT, rows)
+        self._staged_ids_cost += len(rows) * id_cost(stream)
         self.position = position
         metadata_of = parse_metadata(events[-1].data) if is_metastream(stream) else None
         self._staged_heads[stream] = StreamHead(revision - 1, False, metadata_of)

@@ -39,6 +39,15 @@ _log = structlog.get_logger("esdb_emulator.log_writer")
 Outcome = AppendResult | DeleteResult
 #: Requests per transaction at most, so one commit never holds the lock for long.
 MAX_GROUP = 1000
+#: Log bytes written between two background checkpoints.
+CHECKPOINT_BYTES = 4 * 1024 * 1024
+#: WAL size (pages, 16 MiB) at which a commit checkpoints by itself. Background
+#: checkpoints alone never let the WAL restart (the writer keeps adding frames),
+#: so this one finishes the job; it only copies what was written since the last
+#: background checkpoint, and the next transaction starts the WAL over.
+WAL_AUTOCHECKPOINT_PAGES = 2048
+#: The WAL file is truncated to this size after a restart.
+WAL_SIZE_LIMIT = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +71,12 @@ class LogWriter:
         self._heads = HeadCache()
         self._ids = RecentIds()
         self._position = 0
+        self._checkpointed_at = 0
+        self._checkpointer: Checkpointer | None = None
         self._conn: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._stopping = False
 
     async def start(self) -> int:
         """Open the database (schema, seeding, this start's epoch) on the writer
@@ -79,8 +91,9 @@ class LogWriter:
 
     def submit(self, op: Op) -> asyncio.Future[Outcome]:
         """Queue `op`; the future resolves once it is durable (or failed)."""
-        if self._loop is None or self._thread is None or not self._thread.is_alive():
+        if self._stopping or self._thread is None or not self._thread.is_alive():
             raise StorageError("the event log is not open")
+        assert self._loop is not None
         future: asyncio.Future[Outcome] = self._loop.create_future()
         self._queue.put(_Job(op, future))
         return future
@@ -89,6 +102,7 @@ class LogWriter:
         """Write everything queued so far, then end the thread."""
         if self._thread is None:
             return
+        self._stopping = True  # submit() runs on the loop too: nothing queues after None
         self._queue.put(None)
         await asyncio.to_thread(self._thread.join)
         self._thread = None
@@ -100,17 +114,24 @@ class LogWriter:
         try:
             self._open()
         except Exception as exc:  # noqa: BLE001 - reported to start()'s caller
+            if self._conn is not None:
+                self._conn.close()
             self._call_on_loop(_fail_start, ready, exc)
             return
         self._call_on_loop(_finish_start, ready, self._position)
+        checkpointer = Checkpointer(self._db_file, self._synchronous)
+        self._checkpointer = checkpointer
         try:
             self._serve()
         finally:
+            checkpointer.stop()
             assert self._conn is not None
             self._conn.close()
 
     def _open(self) -> None:
         conn = self._conn = connect(self._db_file, self._synchronous, writer=True)
+        conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         conn.executescript(SCHEMA)
         (self._position,) = conn.execute(
             "SELECT coalesce(max(position), 0) FROM events"
@@ -209,6 +230,10 @@ class LogWriter:
         tx.adopt()
         self._position = tx.position
         self.commit_count += 1
+        if self._position - self._checkpointed_at >= CHECKPOINT_BYTES:
+            self._checkpointed_at = self._position  # positions advance by record sizes
+            if self._checkpointer is not None:
+                self._checkpointer.request()
 
     def _call_on_loop(self, callback: Callable[..., None], *args: object) -> None:
         assert self._loop is not None
@@ -244,3 +269,48 @@ def _finish_start(ready: asyncio.Future[int], position: int) -> None:
 def _fail_start(ready: asyncio.Future[int], exc: BaseException) -> None:
     if not ready.done():
         ready.set_exception(exc)
+
+
+class Checkpointer:
+    """Copies the WAL back into the database on its own thread and connection,
+    so that commits do not pay for it. PASSIVE checkpoints never block the writer
+    or readers; a checkpoint that fails is logged and retried on the next request."""
+
+    def __init__(self, db_file: Path, synchronous: Synchronous) -> None:
+        self._db_file = db_file
+        self._synchronous = synchronous
+        self._due = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(
+            target=self._run, name="esdb-log-checkpointer", daemon=True
+        )
+        self._thread.start()
+
+    def request(self) -> None:
+        """Ask for a checkpoint soon (requests made meanwhile coalesce)."""
+        self._due.set()
+
+    def stop(self) -> None:
+        """End the thread after any checkpoint in progress."""
+        self._stopping = True
+        self._due.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            conn = connect(self._db_file, self._synchronous, writer=True)
+        except sqlite3.Error as exc:  # commits then checkpoint by themselves
+            _log.warning("log.checkpointer_unavailable", error=repr(exc))
+            return
+        try:
+            while True:
+                self._due.wait()
+                self._due.clear()
+                if self._stopping:
+                    return
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:
+                    _log.warning("log.checkpoint_failed", error=repr(exc))
+        finally:
+            conn.close()

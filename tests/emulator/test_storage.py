@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from esdb_emulator.log_transaction import IdEntry, RecentIds, id_cost
 from esdb_emulator.records import (
     DELETED_STREAM_REVISION,
     AppendResult,
@@ -24,6 +25,7 @@ from esdb_emulator.records import (
     ProposedEvent,
     RecordedEvent,
     ResolvedEvent,
+    StorageError,
     StorageFailure,
     StreamDeleted,
     StreamNotFound,
@@ -696,3 +698,37 @@ def test_in_memory_log_serves_reads_and_leaves_nothing_behind() -> None:
     finally:
         memory.close()
     assert not scratch.exists()
+
+
+def test_close_finishes_queued_appends_and_later_ones_are_refused(tmp_path: Path) -> None:
+    harness = Harness(tmp_path / "closing.db")
+
+    async def append_then_close() -> list[AppendResult]:
+        pending = [
+            asyncio.ensure_future(harness.log.append(f"q{i}", "no_stream", [new_event()]))
+            for i in range(20)
+        ]
+        await asyncio.sleep(0)  # every append is queued
+        await harness.log.close()
+        with pytest.raises(StorageError):
+            await harness.log.append("late", "any", [new_event()])
+        return list(await asyncio.gather(*pending))
+
+    results = harness.run(append_then_close())
+    harness.runner.close()
+    assert len({r.position for r in results}) == 20
+    reopened = Harness(tmp_path / "closing.db")
+    try:
+        assert all(reopened.revisions(f"q{i}") == [0] for i in range(20))
+    finally:
+        reopened.close()
+
+
+def test_recent_ids_keep_the_newest_half_budget_and_never_more_than_the_budget() -> None:
+    ids = RecentIds(budget_bytes=100 * id_cost("s"))
+    for n in range(300):
+        ids.add_all({f"e{n}": IdEntry("s", n, n)}, id_cost("s"))
+        remembered = [k for k in range(n + 1) if ids.get(f"e{k}") is not None]
+        assert len(remembered) <= 100
+        assert remembered == list(range(n + 1 - len(remembered), n + 1))
+        assert len(remembered) >= min(n + 1, 50)
