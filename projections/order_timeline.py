@@ -20,8 +20,8 @@ from orders.events import (
     RefundIssued,
     ShippingAddressChanged,
 )
+from orders.iso_codes import format_money
 from orders.values import ShippingAddress
-from projections.money import format_money
 from projections.projection import Projection, Statement, iso, occurred
 
 SCHEMA = (

@@ -124,8 +124,12 @@ class Worker:
                     if events:
                         self._handle(applier, subscription, [to_delivery(e) for e in events])
                         backoff.reset()
-            finally:
-                subscription.stop()  # sends the acks still queued
+            except BaseException:
+                # The stream is broken: esdbclient's stop() would wait up to 5 s to flush
+                # acks nobody can receive, so let it finish in the background.
+                threading.Thread(target=subscription.stop, daemon=True).start()
+                raise
+            subscription.stop()  # sends the acks still queued before the worker exits
         finally:
             client.close()
 
@@ -143,18 +147,15 @@ class Worker:
             subscription.ack(ack_id)
         for failure in outcome.failures:
             stored = failure.delivery.stored
-            with structlog.contextvars.bound_contextvars(
-                stream=stored.stream, revision=stored.revision, event_type=stored.type
-            ):
-                event = (
-                    "subscription.parked" if failure.action == "park" else "projection.event_failed"
-                )
-                self._log.error(
-                    event,
-                    error=failure.error,
-                    retry_count=failure.delivery.retry_count,
-                    action=failure.action,
-                )
+            self._log.error(
+                "subscription.parked" if failure.action == "park" else "projection.event_failed",
+                stream=stored.stream,
+                revision=stored.revision,
+                event_type=stored.type,
+                error=failure.error,
+                retry_count=failure.delivery.retry_count,
+                action=failure.action,
+            )
             subscription.nack(failure.delivery.ack_id, failure.action)
         self._log.debug(
             "projection.batch_applied",

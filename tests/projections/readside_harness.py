@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
-from esdbclient import EventStoreDBClient
+from esdbclient import EventStoreDBClient, NewEvent, StreamState
 
 from orders import codec
+from orders.codec import RecordedOrderEvent
+from orders.ports import StoredEvent
 from projections import database, registry, tracking
 from projections.batch import Decode
 from projections.errors import ReadModelMissing
@@ -120,3 +124,47 @@ def check_oracle(
         conn.close()
     assert result.ok, f"{name} differs from the fold of the log: {result.differences}"
     return result
+
+
+def append_poison_order(client: EventStoreDBClient, stream: str) -> None:
+    """Revision 0 a good OrderPlaced; 1 an OrderShipped at schema_version 9, which no
+    upcaster knows (its data names the carrier `courier`); 2 a good OrderDelivered."""
+    order_id = stream.removeprefix("order-")
+    meta = {"$correlationId": "poison", "$causationId": "poison", "actor": "test"}
+    placed = {
+        "order_id": order_id,
+        "customer_id": "poison-customer",
+        "lines": [{"sku": "s", "quantity": 1, "unit_price": 100}],
+        "currency": "USD",
+        "total": 100,
+        "shipping_address": None,
+        "placed_at": "2024-03-01T10:00:00Z",
+    }
+    shipped = {"order_id": order_id, "courier": "DHL", "shipped_at": "2024-03-01T11:00:00Z"}
+    delivered = {"order_id": order_id, "delivered_at": "2024-03-02T12:00:00Z"}
+    events = [
+        NewEvent("OrderPlaced", _json(placed), _json(meta | {"schema_version": 3})),
+        NewEvent("OrderShipped", _json(shipped), _json(meta | {"schema_version": 9})),
+        NewEvent("OrderDelivered", _json(delivered), _json(meta | {"schema_version": 1})),
+    ]
+    client.append_to_stream(stream, current_version=StreamState.NO_STREAM, events=events)
+
+
+def decode_with_fix(stored: StoredEvent) -> RecordedOrderEvent:
+    """The decoder after the fix is deployed: it also reads OrderShipped v9 (the event
+    `append_poison_order` writes), mapping `courier` to `carrier`."""
+    meta = json.loads(stored.metadata)
+    if stored.type == "OrderShipped" and meta.get("schema_version") == 9:
+        data = json.loads(stored.data)
+        data = {
+            "order_id": data["order_id"],
+            "carrier": data["courier"],
+            "tracking_number": "unknown",
+            "shipped_at": data["shipped_at"],
+        }
+        stored = replace(stored, data=_json(data), metadata=_json(meta | {"schema_version": 1}))
+    return codec.decode(stored)
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value).encode()

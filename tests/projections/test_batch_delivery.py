@@ -4,7 +4,6 @@ poison among them. Gaps are filled by reading the server's streams."""
 
 from __future__ import annotations
 
-import json
 import random
 import sqlite3
 import uuid
@@ -12,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from esdbclient import EventStoreDBClient, NewEvent, StreamState
+from esdbclient import EventStoreDBClient
+from readside_harness import append_poison_order
 
 from esdb_emulator.launcher import EmulatorProcess
 from orders import codec
@@ -94,7 +94,7 @@ def test_a_poison_event_blocks_only_its_own_stream(server: EmulatorProcess, log:
     """An event no upcaster knows fails, and so do later revisions of its stream (nothing
     out of order); other streams are applied; nack is retry, then park after retries."""
     stream = f"order-{uuid.uuid4()}"
-    _append_poison_order(log.client, stream)
+    append_poison_order(log.client, stream)
     projection = registry.get("order_summary")
     conn = database.open_memory(projection)
     applier = BatchApplier(projection, codec.decode, log, park_after=2)
@@ -156,31 +156,3 @@ def test_a_retired_generation_refuses_the_batch(log: OrderLog, tmp_path: Path) -
 
 def _count(conn: sqlite3.Connection, table: str) -> int:
     return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-
-
-def _append_poison_order(client: EventStoreDBClient, stream: str) -> None:
-    """Revision 0 a good OrderPlaced, 1 an OrderShipped at schema_version 9 (unknown),
-    2 a good OrderCancelled."""
-    order_id = stream.removeprefix("order-")
-    meta = {"$correlationId": "c", "$causationId": "c", "actor": "test"}
-    placed = {
-        "order_id": order_id,
-        "customer_id": "poison-customer",
-        "lines": [{"sku": "s", "quantity": 1, "unit_price": 100}],
-        "currency": "USD",
-        "total": 100,
-        "shipping_address": None,
-        "placed_at": "2024-03-01T10:00:00Z",
-    }
-    shipped = {"order_id": order_id, "courier": "DHL", "shipped_at": "2024-03-01T11:00:00Z"}
-    cancelled = {"order_id": order_id, "reason": "x", "cancelled_at": "2024-03-01T12:00:00Z"}
-    events = [
-        NewEvent("OrderPlaced", _json(placed), _json(meta | {"schema_version": 3})),
-        NewEvent("OrderShipped", _json(shipped), _json(meta | {"schema_version": 9})),
-        NewEvent("OrderCancelled", _json(cancelled), _json(meta | {"schema_version": 1})),
-    ]
-    client.append_to_stream(stream, current_version=StreamState.NO_STREAM, events=events)
-
-
-def _json(value: object) -> bytes:
-    return json.dumps(value).encode()

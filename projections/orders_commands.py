@@ -1,0 +1,151 @@
+"""The read-model subcommands of `orders`: list, customers, sales, report.
+
+They read the projections' SQLite files (`$PROJECTIONS_DIR`), which may lag the event
+store by a moment; `orders show` keeps reading the order's own stream. Registered in the
+`orders` command by the shim module `orders/cli/reports.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
+
+from rich.console import Console
+from rich.table import Table
+
+from orders.cli.base import EXIT_OK, Subcommand, add_json_option, print_json, timestamp
+from orders.iso_codes import format_money
+from projections import queries
+from projections.errors import ReadModelMissing
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+Query: TypeAlias = Callable[[queries.ReadModels], Sequence["DataclassInstance"]]
+EXIT_NO_READ_MODEL = 4  # `orders`' "the store answered but the work failed"
+_MONEY = frozenset({"total", "paid", "refunded", "lifetime_value", "gross_paid", "net", "average"})
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    add_json_option(parser)
+    parser.add_argument(
+        "--projections-dir", type=Path, default=None, help="read models (default PROJECTIONS_DIR)"
+    )
+
+
+def _configure_list(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--status", help="PENDING, PAID, SHIPPED, DELIVERED or CANCELLED")
+    parser.add_argument("--customer", help="only this customer's orders")
+    parser.add_argument("--limit", type=int, default=50)
+    _common(parser)
+
+
+def _run_list(args: argparse.Namespace) -> int:
+    return _show(
+        args,
+        "orders",
+        lambda m: queries.list_orders(
+            m, status=args.status, customer_id=args.customer, limit=args.limit
+        ),
+    )
+
+
+def _configure_customers(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--currency", help="only this currency")
+    parser.add_argument("--limit", type=int, default=50)
+    _common(parser)
+
+
+def _run_customers(args: argparse.Namespace) -> int:
+    return _show(
+        args,
+        "customers by lifetime value",
+        lambda m: queries.customers(m, currency=args.currency, limit=args.limit),
+    )
+
+
+def _configure_sales(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", type=date.fromisoformat, help="first UTC day (YYYY-MM-DD)")
+    parser.add_argument("--until", type=date.fromisoformat, help="last UTC day (YYYY-MM-DD)")
+    parser.add_argument("--currency", help="only this currency")
+    _common(parser)
+
+
+def _run_sales(args: argparse.Namespace) -> int:
+    return _show(
+        args,
+        "daily sales",
+        lambda m: queries.sales(m, since=args.since, until=args.until, currency=args.currency),
+    )
+
+
+def _configure_report(parser: argparse.ArgumentParser) -> None:
+    reports = parser.add_subparsers(dest="report", required=True, metavar="REPORT")
+    aov = reports.add_parser("avg-order-value", help="average order value before a time")
+    aov.add_argument("--before", type=timestamp, required=True, metavar="TIME")
+    _common(aov)
+    changes = reports.add_parser(
+        "address-changes-before-shipping",
+        help="customers who changed a shipping address before the order shipped",
+    )
+    _common(changes)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    if args.report == "avg-order-value":
+        return _show(
+            args,
+            f"average order value before {args.before.isoformat()}",
+            lambda m: queries.average_order_value(args.before, m),
+        )
+    return _show(
+        args,
+        "address changes before shipping",
+        lambda m: [queries.address_changes_before_shipping(m)],
+        single=True,
+    )
+
+
+def _show(args: argparse.Namespace, title: str, query: Query, *, single: bool = False) -> int:
+    try:
+        rows = query(queries.ReadModels(args.projections_dir))
+    except ReadModelMissing as e:
+        sys.stderr.write(f"orders: {e}\n")
+        return EXIT_NO_READ_MODEL
+    documents = [asdict(row) for row in rows]
+    if args.json:
+        print_json(documents[0] if single else documents)
+    else:
+        Console().print(table(title, documents))
+    return EXIT_OK
+
+
+def table(title: str, documents: Sequence[dict[str, object]]) -> Table:
+    """A rich table of query results; money columns shown in major units."""
+    result = Table(title=title)
+    columns = list(documents[0]) if documents else ["(no rows)"]
+    for column in columns:
+        result.add_column(column, justify="right" if column in _MONEY else "left")
+    for document in documents:
+        currency = str(document.get("currency", ""))
+        result.add_row(*(_cell(k, v, currency) for k, v in document.items()))
+    return result
+
+
+def _cell(column: str, value: object, currency: str) -> str:
+    if column in _MONEY and isinstance(value, int) and currency:
+        return format_money(value, currency)
+    return "" if value is None else str(value)
+
+
+SUBCOMMANDS = (
+    Subcommand("list", "list orders from the read model", _configure_list, _run_list),
+    Subcommand("customers", "customers and lifetime value", _configure_customers, _run_customers),
+    Subcommand("sales", "daily sales per currency", _configure_sales, _run_sales),
+    Subcommand("report", "reports over the read models", _configure_report, _run_report),
+)
