@@ -33,8 +33,8 @@ from esdb_emulator.persistent.config import (
     encode_config,
     first_position_of,
 )
+from esdb_emulator.persistent.consumer_call import serve_consumer
 from esdb_emulator.persistent.engine import Group
-from esdb_emulator.persistent.model import Consumer
 from esdb_emulator.persistent.settings import (
     ALL,
     GroupSettings,
@@ -46,12 +46,11 @@ from esdb_emulator.persistent.settings import (
     validate,
 )
 from esdb_emulator.persistent.strategies import STRATEGY_NAMES
-from esdb_emulator.records import ProposedEvent, ResolvedEvent, StorageError, StreamNotFound
+from esdb_emulator.records import ProposedEvent, StorageError, StreamNotFound
 from esdb_emulator.storage import EventLog
 
 _Context = grpc.aio.ServicerContext[Any, Any]
 _T = TypeVar("_T")
-_Delivery = tuple[ResolvedEvent, int, bool] | None
 
 _log = structlog.get_logger("esdb_emulator.persistent.service")
 
@@ -221,67 +220,24 @@ class PersistentSubscriptionsService(persistent_pb2_grpc.PersistentSubscriptions
         self,
         request_iterator: AsyncIterator[persistent_pb2.ReadReq],
         context: _Context,
-    ) -> AsyncIterator[persistent_pb2.ReadResp]:
+    ) -> None:
         """A consumer: confirmation, then events as the group pushes them; acks and
         nacks arrive on the request stream."""
         try:
             first = await anext(request_iterator, None)
             if first is None:
                 return
-            async for reply in self._consume(first, request_iterator, context):
-                yield reply
+            if first.WhichOneof("content") != "options":
+                raise wire.handler_exception("InvalidOperationException", "options expected")
+            options = first.options
+            group = self._group(_source(options), options.group_name)
+            name = _metadata(context, "connection-name") or "<unknown>"
+            await serve_consumer(group, options, request_iterator, name, context.write)
         except wire.WireError as error:
             failure = error
         else:
             return
         await context.abort(failure.code, failure.details, failure.trailers)
-
-    async def _consume(
-        self,
-        first: persistent_pb2.ReadReq,
-        requests: AsyncIterator[persistent_pb2.ReadReq],
-        context: _Context,
-    ) -> AsyncIterator[persistent_pb2.ReadResp]:
-        if first.WhichOneof("content") != "options":
-            raise wire.handler_exception("InvalidOperationException", "options expected first")
-        options = first.options
-        source, name = _source(options), options.group_name
-        group = self._group(source, name)
-        if group.is_full:
-            raise wire.group_full(source, name)
-        if options.buffer_size <= 0:
-            raise wire.handler_exception(
-                "ArgumentOutOfRangeException", "buffer_size must be greater than zero"
-            )
-        deliveries: asyncio.Queue[_Delivery] = asyncio.Queue()
-        consumer = Consumer(
-            consumer_id=str(uuid.uuid4()),
-            connection_name=_metadata(context, "connection-name") or "<unknown>",
-            max_in_flight=options.buffer_size,
-            deliver=lambda message: deliveries.put_nowait(wire.delivery(message)),
-            drop=lambda: deliveries.put_nowait(None),
-        )
-        structured = options.uuid_option.WhichOneof("content") == "structured"
-        group.add_consumer(consumer)
-        acks = asyncio.create_task(_settle(group, requests), name="persistent acks")
-        try:
-            yield wire.confirmation(group.settings.key)
-            while True:
-                delivery = await deliveries.get()
-                while True:
-                    if delivery is None:
-                        raise wire.consumer_dropped(source, name)
-                    resolved, retry_count, unresolved = delivery
-                    yield wire.event_reply(
-                        resolved, retry_count, unresolved_link=unresolved, structured_ids=structured
-                    )
-                    try:
-                        delivery = deliveries.get_nowait()
-                    except asyncio.QueueEmpty:
-                        break
-        finally:
-            acks.cancel()
-            group.remove_consumer(consumer.consumer_id)
 
     # -- internals ----------------------------------------------------------------
 
@@ -355,22 +311,6 @@ class PersistentSubscriptionsService(persistent_pb2_grpc.PersistentSubscriptions
                     group.tick(now)
                 except Exception:  # noqa: BLE001 - one bad group must not stop the clock
                     _log.exception("persistent_group.tick_failed", group=group.settings.key)
-
-
-async def _settle(group: Group, requests: AsyncIterator[persistent_pb2.ReadReq]) -> None:
-    """Apply a consumer's acks and nacks until its request stream ends."""
-    try:
-        async for request in requests:
-            which = request.WhichOneof("content")
-            if which == "ack":
-                group.ack(wire.ack_ids(list(request.ack.ids)))
-            elif which == "nack":
-                nack = request.nack
-                group.nack(nack.action, wire.ack_ids(list(nack.ids)), nack.reason)
-    except asyncio.CancelledError:
-        raise
-    except Exception:  # noqa: BLE001 - like the server, a broken request stream just ends
-        _log.debug("persistent_consumer.requests_ended", exc_info=True)
 
 
 async def _guard(context: _Context, work: Callable[[], Awaitable[_T]]) -> _T:

@@ -8,7 +8,7 @@ can neither lose nor repeat an event.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from esdb_emulator.filters import EventFilter, default_all_filter_allows
 from esdb_emulator.persistent.settings import GroupSettings
@@ -24,8 +24,7 @@ class SourceDeletedError(Exception):
     """The group's stream is tombstoned: the group cannot go on."""
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     """One record read from the source: `wanted` is False for what the filter rejects.
 
     `position` is the original record's stream revision (stream groups) or commit
