@@ -8,6 +8,7 @@ the writer thread (`log_writer`, rules in `log_transaction`), serves reads
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -89,6 +90,9 @@ class EventLog:
         if self._writer is not None:
             await self._writer.stop()
             self._writer = None
+        if self._commit_event is not None:  # wake the waiters: they find it closed
+            woken, self._commit_event = self._commit_event, None
+            woken.set()
         if self._reader is not None:
             self._reader.close()
             self._reader = None
@@ -186,7 +190,8 @@ class EventLog:
 
     async def wait_for_commit_after(self, position: int) -> None:
         """Return once `last_position > position` (at once if already so).
-        Cancellation-safe; many waiters share one wake-up per group commit."""
+        Cancellation-safe; many waiters share one wake-up per group commit.
+        Raises StorageError if the log is not open or closes meanwhile."""
         while self._last_position <= position:
             if self._commit_event is None:
                 raise StorageError("the event log is not open")
@@ -200,9 +205,7 @@ class EventLog:
         # In memory: a private WAL file on tmpfs where available. SQLite's shared-
         # cache memory databases lock tables against readers during a write, and
         # the memdb VFS blocks readers for the whole write transaction.
-        shm = Path("/dev/shm")  # noqa: S108 - mkdtemp makes a private 0700 directory
-        base = shm if shm.is_dir() else None
-        self._scratch = Path(tempfile.mkdtemp(prefix="esdb-emulator-", dir=base))
+        self._scratch = _new_scratch_dir()
         return self._scratch / "events.db", "OFF"
 
     def _on_commit(self, position: int) -> None:
@@ -221,6 +224,32 @@ class EventLog:
         if self._reader is None:
             raise StorageError("the event log is not open")
         return self._reader
+
+
+_SCRATCH_PREFIX = "esdb-emulator-"
+
+
+def _new_scratch_dir() -> Path:
+    """A private directory for an in-memory log: on tmpfs where there is one,
+    named after this process, after removing those of processes that are gone
+    (a killed emulator cannot clean up after itself)."""
+    shm = Path("/dev/shm")  # noqa: S108 - mkdtemp makes a private 0700 directory
+    base = shm if shm.is_dir() else Path(tempfile.gettempdir())
+    for stale in base.glob(f"{_SCRATCH_PREFIX}*-*"):
+        pid = stale.name.removeprefix(_SCRATCH_PREFIX).split("-", 1)[0]
+        if stale.is_dir() and pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-", dir=base))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's
+        return True
+    return True
 
 
 def append_size(event: ProposedEvent) -> int:

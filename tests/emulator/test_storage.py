@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -698,6 +700,31 @@ def test_in_memory_log_serves_reads_and_leaves_nothing_behind() -> None:
     finally:
         memory.close()
     assert not scratch.exists()
+
+
+def test_in_memory_log_removes_the_leftovers_of_killed_processes() -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    base = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+    leftover = Path(tempfile.mkdtemp(prefix=f"esdb-emulator-{dead.pid}-", dir=base))
+    (leftover / "events.db").write_bytes(b"")
+    memory = Harness(None)
+    memory.close()
+    assert not leftover.exists()
+
+
+def test_closing_wakes_commit_waiters_with_an_error(tmp_path: Path) -> None:
+    harness = Harness(tmp_path / "waiters.db")
+
+    async def wait_then_close() -> None:
+        waiter = asyncio.ensure_future(harness.log.wait_for_commit_after(harness.log.last_position))
+        await asyncio.sleep(0)
+        await harness.log.close()
+        with pytest.raises(StorageError):
+            await asyncio.wait_for(waiter, 5)
+
+    harness.run(wait_then_close())
+    harness.runner.close()
 
 
 def test_close_finishes_queued_appends_and_later_ones_are_refused(tmp_path: Path) -> None:
