@@ -1,0 +1,47 @@
+"""esdb-orders: the Order aggregate on EventStoreDB.
+
+Command functions (each returns a `CommandResult`; pass `store=` or rely on the default
+built from `ESDB_URI` on first use) and queries over an order's own stream:
+
+    from orders import place_order, record_payment, get_order
+"""
+
+from orders.errors import (
+    ConcurrencyConflict,
+    DomainError,
+    InvalidCommand,
+    OrdersError,
+    StoreUnavailable,
+    TransientStoreError,
+)
+from orders.queries import OrderView, get_order, order_history
+from orders.service import (
+    CommandResult,
+    cancel_order,
+    change_shipping_address,
+    confirm_delivery,
+    execute,
+    place_order,
+    record_payment,
+    ship_order,
+)
+
+__all__ = [
+    "CommandResult",
+    "ConcurrencyConflict",
+    "DomainError",
+    "InvalidCommand",
+    "OrderView",
+    "OrdersError",
+    "StoreUnavailable",
+    "TransientStoreError",
+    "cancel_order",
+    "change_shipping_address",
+    "confirm_delivery",
+    "execute",
+    "get_order",
+    "order_history",
+    "place_order",
+    "record_payment",
+    "ship_order",
+]

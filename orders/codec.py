@@ -67,14 +67,27 @@ def event_id(command_id: UUID, index: int) -> UUID:
     return uuid5(command_id, str(index))
 
 
+def metadata_of(event: OrderEvent, context: CommandContext) -> EventMetadata:
+    """The metadata written with `event` when produced by the command in `context`."""
+    return EventMetadata(
+        schema_version=event.schema_version,
+        correlation_id=context.correlation_id,
+        causation_id=context.causation_id,
+        command_id=str(context.command_id),
+        actor=context.actor,
+        occurred_at=context.occurred_at,
+    )
+
+
 def encode(event: OrderEvent, context: CommandContext, index: int) -> EncodedEvent:
     """The stored form of the `index`-th event produced by the command in `context`."""
+    meta = metadata_of(event, context)
     metadata = {
-        "schema_version": event.schema_version,
-        "$correlationId": context.correlation_id,
-        "$causationId": context.causation_id,
-        "command_id": str(context.command_id),
-        "actor": context.actor,
+        "schema_version": meta.schema_version,
+        "$correlationId": meta.correlation_id,
+        "$causationId": meta.causation_id,
+        "command_id": meta.command_id,
+        "actor": meta.actor,
         "occurred_at": _iso(context.occurred_at),
     }
     return EncodedEvent(

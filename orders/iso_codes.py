@@ -55,3 +55,22 @@ COUNTRIES: frozenset[str] = _codes(
     ZA ZM ZW
     """
 )
+
+_ZERO_DECIMALS = _codes("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF")
+_THREE_DECIMALS = _codes("BHD IQD JOD KWD LYD OMR TND")
+
+
+def minor_unit_digits(currency: str) -> int:
+    """How many decimal digits the currency's minor unit has (JPY 0, EUR 2, KWD 3)."""
+    if currency in _ZERO_DECIMALS:
+        return 0
+    return 3 if currency in _THREE_DECIMALS else 2
+
+
+def format_money(amount: int, currency: str) -> str:
+    """`amount` minor units shown in major units: format_money(1250, "EUR") == "12.50 EUR"."""
+    digits = minor_unit_digits(currency)
+    sign = "-" if amount < 0 else ""
+    whole, fraction = divmod(abs(amount), 10**digits)
+    shown = f"{whole}.{fraction:0{digits}d}" if digits else str(whole)
+    return f"{sign}{shown} {currency}"

@@ -1,0 +1,51 @@
+"""The composition root: settings -> store, built lazily on first use, never at import.
+
+Command functions and queries use `default_store()` unless given `store=`; it is closed
+at exit. Scripts that change the environment afterwards call `reset()` to rebuild from it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+
+from orders.logging import ensure_logging
+from orders.ports import OrderStore
+from orders.settings import Settings
+from orders.store import EsdbStore
+
+_lock = threading.Lock()
+_settings: Settings | None = None
+_store: OrderStore | None = None
+
+
+def default_settings() -> Settings:
+    """Settings from the environment, read once."""
+    global _settings  # noqa: PLW0603  the process-wide default, built on first use
+    with _lock:
+        if _settings is None:
+            _settings = Settings.from_env()
+        return _settings
+
+
+def default_store() -> OrderStore:
+    """The process-wide store on `ESDB_URI`, built on first use."""
+    global _store  # noqa: PLW0603  see default_settings
+    settings = default_settings()
+    with _lock:
+        if _store is None:
+            ensure_logging()
+            _store = EsdbStore(settings.esdb_uri, timeout=settings.timeout)
+            # Close before interpreter finalisation: a gRPC channel closed by the garbage
+            # collector at exit can wait forever on a thread that is already gone.
+            atexit.register(reset)
+        return _store
+
+
+def reset() -> None:
+    """Close the default store and forget the settings (the next use rebuilds both)."""
+    global _settings, _store
+    with _lock:
+        store, _store, _settings = _store, None, None
+    if store is not None:
+        store.close()

@@ -1,0 +1,73 @@
+"""Bounded, jittered re-runs of a command attempt on conflicts and transient store errors.
+
+A conflict means someone else appended first: the attempt reloads and re-decides, so
+it is retried quickly (short full-jitter waits). A transient error (timeout, server
+unavailable) backs off longer. Both are bounded by `RetryPolicy`; the last error is
+re-raised when the attempts run out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+from uuid import UUID
+
+import structlog
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_random_exponential
+
+from orders.errors import ConcurrencyConflict, TransientStoreError
+from orders.settings import RetryPolicy
+
+_T = TypeVar("_T")
+_log = structlog.get_logger("orders.retry")
+
+
+@dataclass
+class Tally:
+    """What happened across the attempts of one command call."""
+
+    conflicts: int = 0
+    transient_errors: int = 0
+    sent_event_ids: set[UUID] = field(default_factory=set)
+
+
+def run_with_retries(attempt: Callable[[Tally], _T], policy: RetryPolicy) -> _T:
+    """Run `attempt` until it returns, re-running it as `policy` allows."""
+    tally = Tally()
+    conflict_wait = wait_random_exponential(
+        multiplier=policy.conflict_wait_base, max=policy.conflict_wait_max
+    )
+    transient_wait = wait_random_exponential(
+        multiplier=policy.transient_wait_base, max=policy.transient_wait_max
+    )
+
+    def is_conflict(state: RetryCallState) -> bool:
+        return state.outcome is not None and isinstance(
+            state.outcome.exception(), ConcurrencyConflict
+        )
+
+    def stop(state: RetryCallState) -> bool:
+        limit = policy.conflict_attempts if is_conflict(state) else policy.transient_attempts
+        return state.attempt_number >= limit
+
+    def wait(state: RetryCallState) -> float:
+        return conflict_wait(state) if is_conflict(state) else transient_wait(state)
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        if is_conflict(state):
+            tally.conflicts += 1
+            _log.info("order.conflict_retried", attempt=state.attempt_number, error=str(error))
+        else:
+            tally.transient_errors += 1
+            _log.info("order.transient_retried", attempt=state.attempt_number, error=str(error))
+
+    retrying = Retrying(
+        retry=retry_if_exception_type((ConcurrencyConflict, TransientStoreError)),
+        stop=stop,
+        wait=wait,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    return retrying(attempt, tally)

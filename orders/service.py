@@ -1,0 +1,299 @@
+"""Command functions: load the order's stream -> fold -> decide -> append at the exact revision.
+
+Each call is idempotent by command id: event ids are `uuid5(command_id, str(index))`, so a
+repeated command finds its events already in the stream and reports `already_applied`
+instead of appending twice. Conflicts (someone appended first) reload and re-decide;
+transient store errors back off; both are bounded (`orders.retry`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypedDict, Unpack
+from uuid import UUID, uuid4, uuid5
+
+import structlog
+from pydantic import BaseModel
+
+from orders.bootstrap import default_settings, default_store
+from orders.codec import CommandContext, RecordedOrderEvent, decode, encode, event_id, metadata_of
+from orders.commands import (
+    CancelOrder,
+    ChangeShippingAddress,
+    ConfirmDelivery,
+    OrderCommand,
+    PlaceOrder,
+    RecordPayment,
+    ShipOrder,
+    build,
+)
+from orders.decider import decide, fold
+from orders.errors import DomainError, InvalidCommand
+from orders.events import OrderEvent
+from orders.logging import ensure_logging
+from orders.ports import OrderStore
+from orders.retry import Tally, run_with_retries
+from orders.store import stream_name
+
+_log = structlog.get_logger("orders.service")
+_COMMAND_ID_NAMESPACE = UUID("0b6f3a52-7d0e-4c55-9d1e-2f4d8a1c6e90")
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """The outcome of a command call.
+
+    `revision` and `commit_position` are those of the command's last event (for a command
+    that changed nothing, of the stream's last event); `events` are the events the command
+    produced, read back from the stream when `already_applied`.
+    """
+
+    order_id: str
+    revision: int
+    events: tuple[RecordedOrderEvent, ...]
+    commit_position: int | None
+    already_applied: bool
+    command_id: UUID
+    conflicts_retried: int = 0
+    transient_errors_retried: int = 0
+
+
+class CommandOptions(TypedDict, total=False):
+    """Keyword options every command function takes."""
+
+    at: datetime | None
+    command_id: UUID | str | None
+    correlation_id: str | None
+    causation_id: str | None
+    actor: str | None
+    store: OrderStore | None
+
+
+def place_order(
+    order_id: str,
+    customer_id: str,
+    lines: Iterable[Mapping[str, Any] | BaseModel],
+    currency: str,
+    shipping_address: Mapping[str, Any] | BaseModel | None = None,
+    **options: Unpack[CommandOptions],
+) -> CommandResult:
+    """Place a new order (total computed from `lines`; money in minor units)."""
+    fields: dict[str, Any] = {"customer_id": customer_id, "currency": currency}
+    fields |= {"lines": tuple(_plain(line) for line in lines)}
+    fields |= {"shipping_address": None if shipping_address is None else _plain(shipping_address)}
+    return _run(PlaceOrder, order_id, options, **fields)
+
+
+def change_shipping_address(
+    order_id: str,
+    shipping_address: Mapping[str, Any] | BaseModel,
+    **options: Unpack[CommandOptions],
+) -> CommandResult:
+    """Replace the address of a PENDING or PAID order."""
+    return _run(ChangeShippingAddress, order_id, options, shipping_address=_plain(shipping_address))
+
+
+def record_payment(
+    order_id: str, payment_id: str, amount: int, currency: str, **options: Unpack[CommandOptions]
+) -> CommandResult:
+    """Record a payment on a PENDING order; a known `payment_id` is a no-op."""
+    return _run(
+        RecordPayment, order_id, options, payment_id=payment_id, amount=amount, currency=currency
+    )
+
+
+def ship_order(
+    order_id: str, carrier: str, tracking_number: str, **options: Unpack[CommandOptions]
+) -> CommandResult:
+    """Ship a PAID order."""
+    return _run(ShipOrder, order_id, options, carrier=carrier, tracking_number=tracking_number)
+
+
+def confirm_delivery(order_id: str, **options: Unpack[CommandOptions]) -> CommandResult:
+    """Confirm delivery of a SHIPPED order."""
+    return _run(ConfirmDelivery, order_id, options)
+
+
+def cancel_order(order_id: str, reason: str, **options: Unpack[CommandOptions]) -> CommandResult:
+    """Cancel a PENDING or PAID order, refunding anything paid."""
+    return _run(CancelOrder, order_id, options, reason=reason)
+
+
+def execute(command: OrderCommand, **options: Unpack[CommandOptions]) -> CommandResult:
+    """Run a built command: idempotent by command id, retried on conflicts.
+
+    Raises DomainError (refused by a rule), StoreUnavailable / TransientStoreError (after
+    the retries), ConcurrencyConflict (when conflicts outlast the retries).
+    """
+    ensure_logging()
+    settings = default_settings()
+    store = options.get("store") or default_store()
+    context = _context(command, options, settings.actor)
+    bound = {
+        "stream": stream_name(command.order_id),
+        "command": type(command).__name__,
+        "command_id": str(context.command_id),
+        "correlation_id": context.correlation_id,
+    }
+    with structlog.contextvars.bound_contextvars(**bound):
+        try:
+            return run_with_retries(
+                lambda tally: _attempt(command, context, store, tally), settings.retry
+            )
+        except DomainError as e:
+            _log.info("order.rejected", rule=e.rule, reason=str(e))
+            raise
+
+
+def _run(
+    command_type: type[OrderCommand], order_id: str, options: CommandOptions, **fields: Any
+) -> CommandResult:
+    at = options.get("at") or datetime.now(UTC)
+    command = build(command_type, order_id=order_id, at=at, **fields)
+    return execute(command, **options)
+
+
+def _attempt(
+    command: OrderCommand, context: CommandContext, store: OrderStore, tally: Tally
+) -> CommandResult:
+    history = [decode(stored) for stored in store.read(command.order_id)]
+    revision = history[-1].revision if history else None
+    structlog.contextvars.bind_contextvars(revision=revision)
+    earlier = _applied_by(context.command_id, history)
+    if earlier:
+        ours = {event.event_id for event in earlier} <= tally.sent_event_ids
+        return _found(command, context, earlier, history, tally, already_applied=not ours)
+    events = decide(command, fold(recorded.event for recorded in history))
+    if not events:  # e.g. a payment id already recorded: nothing to do
+        _log.info("order.already_applied", reason="command changes nothing")
+        return _found(command, context, (), history, tally, already_applied=True)
+    encoded = [encode(event, context, index) for index, event in enumerate(events)]
+    tally.sent_event_ids.update(item.id for item in encoded)
+    appended = store.append(command.order_id, revision, encoded)
+    _log.info(
+        "order.appended",
+        events=[e.event_type for e in events],
+        new_revision=appended.revision,
+        commit_position=appended.commit_position,
+    )
+    first = appended.revision - len(events) + 1
+    recorded = tuple(
+        _fresh(command, context, event, index, first + index) for index, event in enumerate(events)
+    )
+    return _result(
+        command,
+        context,
+        recorded,
+        revision=appended.revision,
+        position=appended.commit_position,
+        tally=tally,
+    )
+
+
+def _applied_by(
+    command_id: UUID, history: Sequence[RecordedOrderEvent]
+) -> list[RecordedOrderEvent]:
+    """The events an earlier run of this command appended (consecutive, ids 0, 1, ...)."""
+    first = event_id(command_id, 0)
+    for start, recorded in enumerate(history):
+        if recorded.event_id == first:
+            found = []
+            for index, candidate in enumerate(history[start:]):
+                if candidate.event_id != event_id(command_id, index):
+                    break
+                found.append(candidate)
+            return found
+    return []
+
+
+def _found(
+    command: OrderCommand,
+    context: CommandContext,
+    events: Sequence[RecordedOrderEvent],
+    history: Sequence[RecordedOrderEvent],
+    tally: Tally,
+    *,
+    already_applied: bool,
+) -> CommandResult:
+    last = events[-1] if events else history[-1]
+    if already_applied:
+        _log.info("order.already_applied", events=len(events))
+    return _result(
+        command,
+        context,
+        tuple(events),
+        revision=last.revision,
+        position=last.commit_position,
+        tally=tally,
+        already_applied=already_applied,
+    )
+
+
+def _result(
+    command: OrderCommand,
+    context: CommandContext,
+    events: tuple[RecordedOrderEvent, ...],
+    *,
+    revision: int,
+    position: int | None,
+    tally: Tally,
+    already_applied: bool = False,
+) -> CommandResult:
+    return CommandResult(
+        order_id=command.order_id,
+        revision=revision,
+        events=events,
+        commit_position=position,
+        already_applied=already_applied,
+        command_id=context.command_id,
+        conflicts_retried=tally.conflicts,
+        transient_errors_retried=tally.transient_errors,
+    )
+
+
+def _fresh(
+    command: OrderCommand, context: CommandContext, event: OrderEvent, index: int, revision: int
+) -> RecordedOrderEvent:
+    """The result's view of an event just appended (its recorded time is not known)."""
+    return RecordedOrderEvent(
+        event=event,
+        metadata=metadata_of(event, context),
+        event_id=event_id(context.command_id, index),
+        stream=stream_name(command.order_id),
+        revision=revision,
+        commit_position=None,
+        recorded_at=None,
+        stored_type=event.event_type,
+        stored_version=event.schema_version,
+    )
+
+
+def _context(command: OrderCommand, options: CommandOptions, default_actor: str) -> CommandContext:
+    command_id = _command_uuid(options.get("command_id"))
+    return CommandContext(
+        command_id=command_id,
+        correlation_id=options.get("correlation_id") or str(command_id),
+        causation_id=options.get("causation_id") or str(command_id),
+        actor=options.get("actor") or default_actor,
+        occurred_at=command.at,
+    )
+
+
+def _command_uuid(value: UUID | str | None) -> UUID:
+    """A UUID as is; any other non-empty string mapped to a stable UUID; None: a new one."""
+    if value is None:
+        return uuid4()
+    if isinstance(value, UUID):
+        return value
+    if not value.strip():
+        raise InvalidCommand("command_id", "must not be empty")
+    try:
+        return UUID(value)
+    except ValueError:
+        return uuid5(_COMMAND_ID_NAMESPACE, value)
+
+
+def _plain(value: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
+    return value.model_dump() if isinstance(value, BaseModel) else dict(value)

@@ -1,0 +1,90 @@
+"""Settings read from the environment, and secret masking for anything that shows a URI.
+
+`ESDB_URI` (default `esdb://localhost:2113?Tls=false`) is passed to esdbclient unchanged,
+so TLS options and `user:password@` credentials work as esdbclient documents; the password
+is masked (`***`) wherever a URI is logged or put in an error message.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from orders.errors import InvalidSettings
+
+DEFAULT_ESDB_URI = "esdb://localhost:2113?Tls=false"
+
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s]*):[^@/\s]*@")
+
+
+def mask_secrets(text: str) -> str:
+    """`text` with the password of every `scheme://user:password@` replaced by `***`."""
+    return _USERINFO.sub(r"\g<scheme>\g<user>:***@", text)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounds for re-running a command: on conflicts (reload and re-decide) and on
+    transient store errors; waits are jittered exponentials capped at `*_wait_max` s."""
+
+    conflict_attempts: int = 30
+    conflict_wait_base: float = 0.002
+    conflict_wait_max: float = 0.1
+    transient_attempts: int = 5
+    transient_wait_base: float = 0.05
+    transient_wait_max: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything `orders` reads from the environment; never shows the password."""
+
+    esdb_uri: str = DEFAULT_ESDB_URI
+    actor: str = "unknown"
+    timeout: float = 10.0
+    """Deadline in seconds for each read or append call."""
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @property
+    def masked_uri(self) -> str:
+        """The URI with its password replaced by `***`."""
+        return mask_secrets(self.esdb_uri)
+
+    def __repr__(self) -> str:
+        return (
+            f"Settings(esdb_uri={self.masked_uri!r}, actor={self.actor!r},"
+            f" timeout={self.timeout!r}, retry={self.retry!r})"
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read `ESDB_URI`, `ORDERS_ACTOR` and `ORDERS_TIMEOUT`; raises InvalidSettings."""
+        values = os.environ if env is None else env
+        return cls(
+            esdb_uri=values.get("ESDB_URI") or DEFAULT_ESDB_URI,
+            actor=values.get("ORDERS_ACTOR") or _login_actor(),
+            timeout=_positive_float(values, "ORDERS_TIMEOUT", 10.0),
+        )
+
+
+def _positive_float(values: Mapping[str, str], name: str, default: float) -> float:
+    raw = values.get(name)
+    if not raw:
+        return default
+    try:
+        number = float(raw)
+    except ValueError:
+        raise InvalidSettings(f"{name}={raw!r} is not a number of seconds") from None
+    if number <= 0:
+        raise InvalidSettings(f"{name}={raw!r} must be positive")
+    return number
+
+
+def _login_actor() -> str:
+    try:
+        return f"user:{getpass.getuser()}"
+    except (OSError, KeyError):  # no login name (e.g. a container with an unknown uid)
+        return "unknown"

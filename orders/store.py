@@ -1,0 +1,184 @@
+"""`EsdbStore`: order streams on EventStoreDB; the only module that imports esdbclient.
+
+Streams are `order-{order_id}`. An expected revision of None appends with NO_STREAM,
+otherwise with that exact `current_version`. esdbclient errors become `orders.errors`:
+WrongCurrentVersion -> ConcurrencyConflict; unreachable -> StoreUnavailable (naming the
+URI, password masked); deadlines, aborts and leader changes -> TransientStoreError.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from uuid import UUID
+
+from esdbclient import EventStoreDBClient, NewEvent, RecordedEvent, StreamState
+from esdbclient.exceptions import (
+    AbortedByServer,
+    DeadlineExceeded,
+    DiscoveryFailed,
+    EventStoreDBClientException,
+    GrpcError,
+    NodeIsNotLeader,
+    NotFound,
+    ServiceUnavailable,
+    WrongCurrentVersion,
+)
+
+from orders.errors import (
+    ConcurrencyConflict,
+    InvalidSettings,
+    StoreError,
+    StoreUnavailable,
+    TransientStoreError,
+)
+from orders.ports import AppendResult, EncodedEvent, StoredEvent
+from orders.settings import mask_secrets
+
+STREAM_PREFIX = "order-"
+_ORDER_STREAMS_REGEX = r"order-.*"  # esdbclient anchors it: ^(order-.*)$
+
+_TRANSIENT = (DeadlineExceeded, AbortedByServer, NodeIsNotLeader, GrpcError)
+
+
+def stream_name(order_id: str) -> str:
+    """The stream of an order: `order-{order_id}` (category `order`)."""
+    return f"{STREAM_PREFIX}{order_id}"
+
+
+class EsdbStore:
+    """Reads and appends order streams through one lazily connected esdbclient client.
+
+    Safe to share between threads; not across `fork` (build one per process). Close it
+    (or use it as a context manager) before the interpreter exits.
+    """
+
+    def __init__(self, uri: str, *, timeout: float = 10.0) -> None:
+        self._uri = uri
+        self._timeout = timeout
+        self._client: EventStoreDBClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def masked_uri(self) -> str:
+        """The server's URI with the password masked."""
+        return mask_secrets(self._uri)
+
+    def read(self, order_id: str, *, limit: int | None = None) -> Sequence[StoredEvent]:
+        """The stream's events from revision 0 (at most `limit`); empty if it does not exist."""
+        stream = stream_name(order_id)
+        with self._translated(stream, None):
+            try:
+                recorded = self._connected().get_stream(
+                    stream, limit=sys.maxsize if limit is None else limit, timeout=self._timeout
+                )
+            except NotFound:
+                return ()
+        return tuple(_stored(event) for event in recorded)
+
+    def append(
+        self, order_id: str, expected_revision: int | None, events: Sequence[EncodedEvent]
+    ) -> AppendResult:
+        """Append `events` atomically at exactly `expected_revision` (None: new stream).
+
+        Repeating an append with the same event ids and expected revision writes nothing
+        and returns the original position (EventStoreDB's idempotent append).
+        """
+        stream = stream_name(order_id)
+        current = StreamState.NO_STREAM if expected_revision is None else expected_revision
+        new_events = [
+            NewEvent(type=e.type, data=e.data, metadata=e.metadata, id=e.id) for e in events
+        ]
+        with self._translated(stream, expected_revision):
+            position = self._connected().append_to_stream(
+                stream, current_version=current, events=new_events, timeout=self._timeout
+            )
+        last = (-1 if expected_revision is None else expected_revision) + len(events)
+        return AppendResult(revision=last, commit_position=position)
+
+    def scan(self, *, page_size: int = 500) -> Iterator[StoredEvent]:
+        """Every event of every order stream, in `$all` order, a page per call.
+
+        `$all` is filtered by the server to stream names `order-...`. Events appended
+        together may share a commit position, so each page resumes at the last position
+        seen and skips the ids already yielded there. Read-only.
+        """
+        position: int | None = None
+        seen: set[UUID] = set()
+        while True:
+            with self._translated("$all", None):
+                page = list(
+                    self._connected().read_all(
+                        commit_position=position,
+                        filter_include=[_ORDER_STREAMS_REGEX],
+                        filter_by_stream_name=True,
+                        limit=page_size + len(seen),
+                        timeout=self._timeout,
+                    )
+                )
+            fresh = [e for e in page if not (e.commit_position == position and e.id in seen)]
+            if not fresh:
+                return
+            yield from (_stored(event) for event in fresh)
+            last = fresh[-1].commit_position
+            seen = seen if last == position else set()
+            seen.update(e.id for e in fresh if e.commit_position == last)
+            position = last
+
+    def close(self) -> None:
+        """Close the client's channel (a later call reconnects)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def __enter__(self) -> EsdbStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _connected(self) -> EventStoreDBClient:
+        with self._lock:
+            if self._client is None:
+                self._client = self._new_client()
+            return self._client
+
+    def _new_client(self) -> EventStoreDBClient:
+        try:
+            return EventStoreDBClient(self._uri)
+        except ValueError as e:  # esdbclient puts the whole URI, password included, in it
+            raise InvalidSettings(f"invalid ESDB_URI: {mask_secrets(str(e))}") from None
+
+    @contextmanager
+    def _translated(self, stream: str, expected: int | None) -> Iterator[None]:
+        try:
+            yield
+        except WrongCurrentVersion as e:
+            raise ConcurrencyConflict(stream, expected, str(e)) from e
+        except (ServiceUnavailable, DiscoveryFailed) as e:
+            raise StoreUnavailable(self.masked_uri, _detail(e), stream=stream) from e
+        except _TRANSIENT as e:
+            raise TransientStoreError(f"{type(e).__name__}: {_detail(e)}", stream=stream) from e
+        except EventStoreDBClientException as e:
+            raise StoreError(f"{type(e).__name__} on {stream}: {_detail(e)}", stream=stream) from e
+
+
+def _stored(event: RecordedEvent) -> StoredEvent:
+    return StoredEvent(
+        id=event.id,
+        stream=event.stream_name,
+        revision=event.stream_position,
+        type=event.type,
+        data=event.data,
+        metadata=event.metadata,
+        content_type=event.content_type,
+        commit_position=event.commit_position,
+        recorded_at=event.recorded_at,
+    )
+
+
+def _detail(error: Exception) -> str:
+    return mask_secrets(str(error) or type(error).__name__)
