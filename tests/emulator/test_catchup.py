@@ -211,6 +211,7 @@ def test_filtered_all_subscription_checkpoints_though_nothing_matches(
         [checkpoint] = take(subscription, 1)
 
     assert isinstance(checkpoint, Checkpoint)
+    assert checkpoint.commit_position is not None
     assert 0 < checkpoint.commit_position <= client.get_commit_position(filter_exclude=[])
 
 

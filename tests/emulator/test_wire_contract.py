@@ -185,7 +185,8 @@ def tombstone_request(stream: str, expected: int | str) -> streams_pb2.Tombstone
 
 
 def trailers(error: grpc.RpcError) -> dict[str, str]:
-    return {key: value for key, value in error.trailing_metadata() or ()}  # type: ignore[attr-defined]
+    assert isinstance(error, grpc.Call)
+    return {str(item.key): str(item.value) for item in error.trailing_metadata() or ()}
 
 
 def assert_nothing_written(stub: streams_pb2_grpc.StreamsStub, stream: str) -> None:
