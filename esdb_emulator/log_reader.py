@@ -83,6 +83,7 @@ class LogReader:
         resolve_links: bool,
     ) -> list[ResolvedEvent]:
         """See `EventLog.read_stream`."""
+        limit = _clamp(limit)
         with self._snapshot():
             window = self._window(stream)
             if backwards:
@@ -91,6 +92,8 @@ class LogReader:
                 rows = self._conn.execute(_STREAM_BACKWARDS, params).fetchall()
             else:
                 bottom = window.first if revision is None else max(revision, window.first)
+                if bottom > window.last:  # also keeps uint64 revisions away from SQLite
+                    return []
                 params = (stream, bottom, window.last, window.min_created, limit)
                 rows = self._conn.execute(_STREAM_FORWARDS, params).fetchall()
             return self._resolved(rows, resolve_links)
@@ -99,12 +102,13 @@ class LogReader:
         self, *, position: int | None, backwards: bool, limit: int, resolve_links: bool
     ) -> list[ResolvedEvent]:
         """See `EventLog.read_all`."""
+        limit = _clamp(limit)
         with self._snapshot():
             if backwards:
-                start = _MAX_POSITION if position is None else position
+                start = _MAX_POSITION if position is None else _clamp(position)
                 rows = self._conn.execute(_ALL_BACKWARDS, (start, limit)).fetchall()
             else:
-                start = 0 if position is None else position
+                start = 0 if position is None else _clamp(position)
                 rows = self._conn.execute(_ALL_FORWARDS, (start, limit)).fetchall()
             return self._resolved(rows, resolve_links)
 
@@ -201,6 +205,11 @@ class LogReader:
             (metastream_of(stream),),
         ).fetchone()
         return {} if row is None else parse_metadata(row[0])
+
+
+def _clamp(value: int) -> int:
+    """`value` within SQLite's INTEGER range and not negative (the wire has uint64)."""
+    return max(0, min(value, _MAX_POSITION))
 
 
 def _int_value(metadata: dict[str, object], key: str) -> int | None:

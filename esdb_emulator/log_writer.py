@@ -167,7 +167,8 @@ class LogWriter:
                 )
             self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:  # SQLite may have rolled back already
+                self._conn.execute("ROLLBACK")
             raise
         self._adopt(tx)
 

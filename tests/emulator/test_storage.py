@@ -448,6 +448,18 @@ def test_reads_at_and_past_the_ends(h: Harness) -> None:
         h.events("missing")
 
 
+def test_uint64_revisions_positions_and_limits_from_the_wire_are_safe(h: Harness) -> None:
+    h.append("s", "no_stream", [new_event() for _ in range(3)])
+    top = 2**64 - 1
+    assert h.revisions("s", revision=top) == []
+    assert h.revisions("s", revision=top, backwards=True, limit=top) == [2, 1, 0]
+    last = h.log.last_position
+    forwards = h.log.read_all(position=top, backwards=False, limit=top, resolve_links=False)
+    backwards = h.log.read_all(position=top, backwards=True, limit=1, resolve_links=False)
+    assert forwards == []
+    assert [r.event.position for r in backwards] == [last]
+
+
 # -- links -----------------------------------------------------------------------------
 
 
