@@ -14,7 +14,14 @@ from typing import TypeVar
 from uuid import UUID
 
 import structlog
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_random_exponential
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    wait_exponential,
+    wait_random,
+    wait_random_exponential,
+)
 
 from orders.errors import ConcurrencyConflict, TransientStoreError
 from orders.settings import RetryPolicy
@@ -38,9 +45,9 @@ def run_with_retries(attempt: Callable[[Tally], _T], policy: RetryPolicy) -> _T:
     conflict_wait = wait_random_exponential(
         multiplier=policy.conflict_wait_base, max=policy.conflict_wait_max
     )
-    transient_wait = wait_random_exponential(
-        multiplier=policy.transient_wait_base, max=policy.transient_wait_max
-    )
+    transient_wait = wait_exponential(
+        multiplier=policy.transient_wait_initial, max=policy.transient_wait_max
+    ) + wait_random(0, 0.1)
 
     def is_conflict(state: RetryCallState) -> bool:
         return state.outcome is not None and isinstance(
