@@ -3,9 +3,8 @@
 Create, Update and Delete run one at a time and persist the whole configuration
 before they take effect, so a failed write changes nothing. Update and Delete drop
 the group's consumers (CANCELLED "... was dropped.", as the server does); Update
-builds the group afresh from its stored checkpoint. A clock tick (every
-`tick_interval` seconds; the server ticks each second) times out messages and
-takes timed checkpoints.
+builds the group afresh from its stored checkpoint. A clock tick every second, as
+on the server, times out messages and takes timed checkpoints.
 """
 
 from __future__ import annotations
@@ -54,8 +53,10 @@ _T = TypeVar("_T")
 
 _log = structlog.get_logger("esdb_emulator.persistent.service")
 
-#: Seconds between clock ticks (message timeouts, timed checkpoints).
-DEFAULT_TICK_INTERVAL = 0.1
+#: Seconds between clock ticks (message timeouts, timed checkpoints). The server
+#: ticks each second, and clients notice: a 0.1 s message timeout in effect lasts
+#: until the next tick, long enough for esdbclient's acks (batched for 0.2 s) to land.
+DEFAULT_TICK_INTERVAL = 1.0
 
 
 class PersistentSubscriptionsService(persistent_pb2_grpc.PersistentSubscriptionsServicer):

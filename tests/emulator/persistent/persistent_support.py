@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 import grpc
 from esdbclient import EventStoreDBClient, NewEvent, StreamState
-from esdbclient.common import AbstractPersistentSubscription
+from esdbclient.common import AbstractPersistentSubscription, handle_rpc_error
 from esdbclient.events import RecordedEvent
 from esdbclient.protos.Grpc import persistent_pb2, persistent_pb2_grpc, shared_pb2
 
@@ -79,18 +79,33 @@ def checkpoint_stream(source: str, group: str) -> str:
     return f"$persistentsubscription-{source}::{group}-checkpoint"
 
 
+def _address(esdb_uri: str) -> str:
+    return urlparse(esdb_uri).netloc.rsplit("@", 1)[-1]
+
+
 def raw_info(
     esdb_uri: str, group: str, stream: str | None = None
 ) -> persistent_pb2.SubscriptionInfo:
     """GetInfo through a raw stub: esdbclient leaves out the connections."""
-    address = urlparse(esdb_uri).netloc.rsplit("@", 1)[-1]
     options = persistent_pb2.GetInfoReq.Options(group_name=group)
     if stream is None:
         options.all.CopyFrom(shared_pb2.Empty())
     else:
         options.stream_identifier.stream_name = stream.encode()
-    with grpc.insecure_channel(address) as channel:
+    with grpc.insecure_channel(_address(esdb_uri)) as channel:
         stub = persistent_pb2_grpc.PersistentSubscriptionsStub(channel)  # type: ignore[no-untyped-call]
         reply = stub.GetInfo(persistent_pb2.GetInfoReq(options=options), timeout=DEADLINE)
     assert isinstance(reply, persistent_pb2.GetInfoResp)
     return reply.subscription_info
+
+
+def raw_replay_parked(esdb_uri: str, group: str, stream: str, *, stop_at: int) -> None:
+    """ReplayParked with `stop_at`, which esdbclient never sends; errors as esdbclient's."""
+    options = persistent_pb2.ReplayParkedReq.Options(group_name=group, stop_at=stop_at)
+    options.stream_identifier.stream_name = stream.encode()
+    with grpc.insecure_channel(_address(esdb_uri)) as channel:
+        stub = persistent_pb2_grpc.PersistentSubscriptionsStub(channel)  # type: ignore[no-untyped-call]
+        try:
+            stub.ReplayParked(persistent_pb2.ReplayParkedReq(options=options), timeout=DEADLINE)
+        except grpc.RpcError as error:
+            raise handle_rpc_error(error) from None

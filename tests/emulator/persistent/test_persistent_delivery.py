@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 from esdbclient import AsyncEventStoreDBClient, EventStoreDBClient, NewEvent, StreamState
-from esdbclient.exceptions import MaximumSubscriptionsReached
+from esdbclient.exceptions import InternalError, MaximumSubscriptionsReached
 from esdbclient.persistent import SubscriptionInfo
 from persistent_support import (
     DEADLINE,
@@ -20,6 +20,7 @@ from persistent_support import (
     group_name,
     parked_stream,
     raw_info,
+    raw_replay_parked,
     take,
     wait_for,
 )
@@ -278,6 +279,31 @@ def test_a_replayed_event_parked_again_is_parked_again(
     wait_for(lambda: count() == 1, "the replayed event to be parked again")
     links = client.get_stream(parked_stream(stream_name, group))
     assert [link.data for link in links] == [f"0@{stream_name}".encode()]  # truncated + new
+    subscription.stop()
+
+
+def test_replay_parked_with_stop_at_replays_only_the_events_parked_before_it(
+    client: EventStoreDBClient, esdb_uri: str, stream_name: str
+) -> None:
+    group = group_name()
+    client.create_subscription_to_stream(group, stream_name)
+    written = events(3)
+    append(client, stream_name, written)
+    subscription = client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
+    for event in take(subscription, 3, ack=False):
+        subscription.nack(event, action="park")
+
+    def parked() -> int:
+        return client.get_subscription_info(group, stream_name).parked_message_count
+
+    wait_for(lambda: parked() == 3, "three parked events")
+    raw_replay_parked(esdb_uri, group, stream_name, stop_at=2)
+    assert parked() == 1
+    replayed = take(subscription, 2)
+    assert [e.id for e in replayed] == [e.id for e in written[:2]]
+    assert all(e.link is not None for e in replayed)
+    with pytest.raises(InternalError, match="negative version"):
+        raw_replay_parked(esdb_uri, group, stream_name, stop_at=-1)
     subscription.stop()
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from esdbclient import EventStoreDBClient
+from esdbclient import EventStoreDBClient, StreamState
 from esdbclient.exceptions import GrpcError, NotFound
 from persistent_support import (
     DEADLINE,
@@ -242,3 +242,19 @@ def test_delete_drops_consumers_and_removes_the_groups_streams(
         client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
     assert _last_checkpoint(client, stream_name, group) is None  # checkpoint stream deleted
     assert [e.id for e in client.get_stream(stream_name)] == [e.id for e in written]
+
+
+def test_a_group_whose_stream_is_tombstoned_drops_its_consumers(
+    client: EventStoreDBClient, stream_name: str
+) -> None:
+    group = group_name()
+    append(client, stream_name, events(1))
+    client.create_subscription_to_stream(group, stream_name)
+    subscription = client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
+    take(subscription, 1)
+    client.tombstone_stream(stream_name, current_version=StreamState.ANY)
+    with pytest.raises(GrpcError, match="was dropped"):
+        next(subscription)
+    late = client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
+    with pytest.raises(GrpcError, match="was dropped"):
+        next(late)
