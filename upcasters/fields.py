@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping
 from datetime import UTC
-from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 
 from upcasters.errors import StepError
@@ -20,7 +20,7 @@ ORDER_STREAM_PREFIX = "order-"
 LEGACY_CURRENCY = "USD"
 """The legacy TypeScript service and our first versions priced everything in US dollars."""
 
-_MAX_CENTS = 10**15  # far above any order; keeps the decimal arithmetic exact
+_MAX_CENTS = 10**15  # far above any order; keeps the decimal arithmetic exact (34 digits)
 _CONTEXT = Context(prec=34, rounding=ROUND_HALF_EVEN)
 _HUNDRED = Decimal(100)
 _ONE = Decimal(1)
@@ -49,14 +49,12 @@ def cents(value: object, field: str) -> int:
         raise StepError(f"{field} must be a number, not {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise StepError(f"{field} must be finite, not {value!r}")
-    try:
-        scaled = _CONTEXT.multiply(Decimal(str(value)), _HUNDRED)
-        result = int(scaled.quantize(_ONE, rounding=ROUND_HALF_EVEN, context=_CONTEXT))
-    except InvalidOperation as e:  # only reachable for absurd magnitudes
-        raise StepError(f"{field} {value!r} cannot be converted to cents") from e
-    if not 0 <= result < _MAX_CENTS:
+    scaled = _CONTEXT.multiply(Decimal(str(value)), _HUNDRED)
+    if scaled < 0:
+        raise StepError(f"{field} {value!r} is negative")
+    if scaled >= _MAX_CENTS:
         raise StepError(f"{field} {value!r} is out of range for an amount")
-    return result
+    return int(scaled.quantize(_ONE, rounding=ROUND_HALF_EVEN, context=_CONTEXT))
 
 
 def whole_cents(value: object, field: str) -> int:
