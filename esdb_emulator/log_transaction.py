@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from esdb_emulator.log_schema import (
     INSERT,
@@ -47,14 +46,6 @@ class StreamHead:
     metadata: dict[str, object] | None = None
 
 
-class IdEntry(NamedTuple):
-    """Where a recently written event id went."""
-
-    stream: str
-    revision: int
-    position: int
-
-
 @dataclass(frozen=True, slots=True)
 class AppendOp:
     """Append `events` to `stream` if `expected` holds."""
@@ -81,13 +72,12 @@ class TombstoneOp:
 
 
 Op = AppendOp | DeleteOp | TombstoneOp
-_new = tuple.__new__
 
 
 class RecentIds:
-    """Recently committed event ids, for best-effort idempotency of `any` and
-    `stream_exists` appends, bounded like EventStoreDB's 8 MiB committed-events
-    cache (an entry costs `id_cost` bytes).
+    """Where recently committed event ids were written, for best-effort idempotency
+    of `any` and `stream_exists` appends, bounded like EventStoreDB's 8 MiB
+    committed-events cache (an entry costs `id_cost` bytes).
 
     Two generations of plain dicts: when the young one has cost half the budget
     it becomes the old one and the previous old one is dropped, so the newest
@@ -95,17 +85,17 @@ class RecentIds:
     """
 
     def __init__(self, budget_bytes: int = 8 * 1024 * 1024) -> None:
-        self._young: dict[str, IdEntry] = {}
-        self._old: dict[str, IdEntry] = {}
+        self._young: dict[str, int] = {}
+        self._old: dict[str, int] = {}
         self._young_cost = 0
         self._half_budget = budget_bytes // 2
 
-    def get(self, event_id: str) -> IdEntry | None:
-        """The entry of `event_id`, if still remembered."""
-        entry = self._young.get(event_id)
-        return self._old.get(event_id) if entry is None else entry
+    def get(self, event_id: str) -> int | None:
+        """The commit position `event_id` was last written at, if still remembered."""
+        position = self._young.get(event_id)
+        return self._old.get(event_id) if position is None else position
 
-    def add_all(self, entries: dict[str, IdEntry], cost: int) -> None:
+    def add_all(self, entries: dict[str, int], cost: int) -> None:
         """Remember `entries`, which cost `cost` bytes together."""
         self._young.update(entries)
         self._young_cost += cost
@@ -152,7 +142,7 @@ class Transaction:
         self._heads = heads
         self._ids = ids
         self._staged_heads: dict[str, StreamHead] = {}
-        self._staged_ids: dict[str, IdEntry] = {}
+        self._staged_ids: dict[str, int] = {}
         self._staged_ids_cost = 0
         self._created = time.time_ns() // 100
 
@@ -206,46 +196,43 @@ class Transaction:
         if expected == "no_stream":
             if current is None or soft_deleted:
                 return None
-            return self._already_written(op, -1, current)
+            return self._replayed(op, 0, current)
         if expected == current:
             return None
         if current is not None and expected < current:
-            return self._already_written(op, expected, current)
+            return self._replayed(op, expected + 1, current)
         raise WrongExpectedVersion(op.stream, expected, current)
 
-    def _already_written(self, op: AppendOp, expected: int, current: int) -> AppendResult:
-        """The original result if `op.events` sit right after `expected`; else
-        WrongExpectedVersion (none written, or only some: corrupted idempotency)."""
-        first, last = expected + 1, expected + len(op.events)
+    def _replayed(self, op: AppendOp, first: int, current: int | None) -> AppendResult:
+        """The original result if `op.events` are stored from revision `first` on;
+        else WrongExpectedVersion (none of them are, or only some: corrupted
+        idempotency)."""
+        last = first + len(op.events) - 1
         written = self._conn.execute(
             "SELECT event_id, position FROM events"
             " WHERE stream = ? AND revision BETWEEN ? AND ? ORDER BY revision",
-            (op.stream, first, min(last, current)),
+            (op.stream, first, last),
         ).fetchall()
-        if not op.events or len(written) < len(op.events):
+        if not op.events or [row[0] for row in written] != [e.event_id for e in op.events]:
             raise WrongExpectedVersion(op.stream, op.expected, current)
-        for (event_id, _), event in zip(written, op.events, strict=True):
-            if event_id != event.event_id:
-                raise WrongExpectedVersion(op.stream, op.expected, current)
         return AppendResult(current_revision=last, position=written[-1][1])
 
     def _recently_written(self, op: AppendOp, current: int | None) -> AppendResult | None:
-        """Best effort for `any`/`stream_exists`: the original result if the first
-        event id is remembered in this stream and all the others follow it."""
+        """Best effort for `any`/`stream_exists`: if the first event id was
+        recently written to this stream, the original result (or, if the others do
+        not follow it there, WrongExpectedVersion); None if it was not."""
         if not op.events:
             return None
-        first = self._id(op.events[0].event_id)
-        if first is None or first.stream != op.stream:
+        event_id = op.events[0].event_id
+        position = self._staged_ids.get(event_id) or self._ids.get(event_id)
+        if position is None:
             return None
-        entry = first
-        for offset, event in enumerate(op.events):
-            found = self._id(event.event_id)
-            if found is None or found.stream != op.stream:
-                raise WrongExpectedVersion(op.stream, op.expected, current)
-            if found.revision != first.revision + offset:
-                raise WrongExpectedVersion(op.stream, op.expected, current)
-            entry = found
-        return AppendResult(current_revision=entry.revision, position=entry.position)
+        stream, first = self._conn.execute(
+            "SELECT stream, revision FROM events WHERE position = ?", (position,)
+        ).fetchone()
+        if stream != op.stream:
+            return None
+        return self._replayed(op, first, current)
 
     def _delete(self, op: DeleteOp) -> DeleteResult:
         head = self._head(op.stream)
@@ -323,9 +310,6 @@ class Transaction:
             return {}
         return self._head(metastream_of(stream)).metadata or {}
 
-    def _id(self, event_id: str) -> IdEntry | None:
-        return self._staged_ids.get(event_id) or self._ids.get(event_id)
-
     def _write_metadata(self, stream: str, metadata: dict[str, object]) -> int:
         metastream = metastream_of(stream)
         head = self._head(metastream)
@@ -356,7 +340,7 @@ class Transaction:
                 (position, stream, revision, event_id, event_type,
                  event.content_type, metadata, data, created)
             )  # fmt: skip
-            staged_ids[event_id] = _new(IdEntry, (stream, revision, position))
+            staged_ids[event_id] = position
             revision += 1
         self._conn.executemany(INSERT, rows)
         self._staged_ids_cost += len(rows) * id_cost(stream)

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from esdb_emulator.log_transaction import IdEntry, RecentIds, id_cost
+from esdb_emulator.log_transaction import RecentIds, id_cost
 from esdb_emulator.records import (
     DELETED_STREAM_REVISION,
     AppendResult,
@@ -257,11 +257,28 @@ def test_any_dedup_is_best_effort_and_lost_on_reopen(h: Harness) -> None:
     assert [e.event_id for e in h.events("s")] == [event.event_id] * 2
 
 
-def test_same_event_id_may_be_used_in_two_streams(h: Harness) -> None:
+@pytest.mark.parametrize("expected", ["no_stream", "any"])
+def test_same_event_id_may_be_used_in_two_streams(h: Harness, expected: ExpectedRevision) -> None:
     event = new_event()
-    h.append("a", "no_stream", [event])
-    h.append("b", "no_stream", [event])
+    h.append("a", expected, [event])
+    in_b = h.append("b", expected, [event])
     assert h.events("a")[0].event_id == h.events("b")[0].event_id == event.event_id
+    assert h.append("b", expected, [event]) == in_b
+
+
+def test_concurrent_retries_are_recognised_whether_grouped_or_not(h: Harness) -> None:
+    batch = [new_event(), new_event()]
+
+    async def twice(stream: str, expected: ExpectedRevision) -> list[AppendResult]:
+        first = h.log.append(stream, expected, batch)
+        second = h.log.append(stream, expected, batch)
+        return list(await asyncio.gather(first, second))
+
+    cases: list[tuple[str, ExpectedRevision]] = [("x", "no_stream"), ("y", "any")]
+    for stream, expected in cases:
+        first, second = h.run(twice(stream, expected))
+        assert first == second
+        assert h.revisions(stream) == [0, 1]
 
 
 # -- soft delete -----------------------------------------------------------------------
@@ -766,7 +783,7 @@ def test_close_finishes_queued_appends_and_later_ones_are_refused(tmp_path: Path
 def test_recent_ids_keep_the_newest_half_budget_and_never_more_than_the_budget() -> None:
     ids = RecentIds(budget_bytes=100 * id_cost("s"))
     for n in range(300):
-        ids.add_all({f"e{n}": IdEntry("s", n, n)}, id_cost("s"))
+        ids.add_all({f"e{n}": n}, id_cost("s"))
         remembered = [k for k in range(n + 1) if ids.get(f"e{k}") is not None]
         assert len(remembered) <= 100
         assert remembered == list(range(n + 1 - len(remembered), n + 1))
