@@ -59,7 +59,8 @@ class EventLog:
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         max_append_size: int = DEFAULT_MAX_APPEND_SIZE,
     ) -> None:
-        """`path=None` keeps the log in memory (lost when the process ends)."""
+        """`path=None` keeps the log in memory (lost when the process ends): a
+        private database file on tmpfs with synchronous=OFF, removed on close."""
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', not {synchronous!r}")
         if max_append_size <= 0:
@@ -119,12 +120,13 @@ class EventLog:
         (-1 if none). ValueError for a malformed request.
         """
         _check_request(stream, expected)
+        events = tuple(events)
         for event in events:
             if not event.type:
                 raise ValueError(f"event {event.event_id!r}: the event type is empty")
         if sum(map(append_size, events)) > self._max_append_size:
             raise MaxAppendSizeExceeded(self._max_append_size)
-        result = await self._submit(AppendOp(stream, expected, tuple(events)))
+        result = await self._submit(AppendOp(stream, expected, events))
         assert isinstance(result, AppendResult)
         return result
 
