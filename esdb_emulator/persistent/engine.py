@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import itertools
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -25,7 +23,7 @@ from typing import Any
 import structlog
 from esdbclient.protos.Grpc import persistent_pb2
 
-from esdb_emulator.persistent.model import Consumer, Message
+from esdb_emulator.persistent.model import Consumer, Deadlines, Message
 from esdb_emulator.persistent.progress import CheckpointCadence, Progress
 from esdb_emulator.persistent.settings import GroupSettings, StartFrom
 from esdb_emulator.persistent.source import Record, SourceDeletedError, SourceReader
@@ -60,8 +58,7 @@ class Group:
         self._replay: deque[Message] = deque()
         self._buffer: deque[Message] = deque()
         self._outstanding: dict[str, Message] = {}
-        self._expiries: list[tuple[float, int, Message]] = []
-        self._sequence = itertools.count()
+        self._deadlines = Deadlines()
         self._parking: list[tuple[Message, str]] = []
         self._wake = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -80,9 +77,9 @@ class Group:
 
     def load(self) -> None:
         """Resume after the stored checkpoint, if any, and count the parked events."""
-        checkpoint = self._load_checkpoint()
-        if checkpoint is not None:
-            position = self._parse_position(checkpoint)
+        loaded = self._load_checkpoint()
+        if loaded is not None:
+            checkpoint, position = loaded
             self._reader.next_position = position + 1
             self._progress = Progress(_cadence(self.settings), position)
             self.last_checkpoint = checkpoint
@@ -101,10 +98,11 @@ class Group:
         for task in (reader, self._commit_wait):
             if task is not None:
                 task.cancel()
-        for task in (reader, *self._tasks.values()):
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        if reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        while self._tasks:  # parks and checkpoints remove themselves when done
+            await asyncio.wait(list(self._tasks.values()))
 
     async def delete_streams(self) -> None:
         """Delete the checkpoint and parked streams (the group is being deleted)."""
@@ -182,11 +180,7 @@ class Group:
         """Time out expired messages, push, and take a timed checkpoint if due."""
         if self._closed:
             return
-        expired: list[Message] = []
-        while self._expiries and self._expiries[0][0] <= now:
-            expires, _, message = heapq.heappop(self._expiries)
-            if self._outstanding.get(message.ack_id) is message and message.expires == expires:
-                expired.append(message)
+        expired = self._deadlines.due(now, self._is_outstanding)
         for message in expired:
             self._take(message.ack_id)
             self._retry_or_park(message)
@@ -349,8 +343,7 @@ class Group:
 
     def _begin(self, message: Message, now: float) -> None:
         self._outstanding[message.ack_id] = message
-        message.expires = now + self.settings.message_timeout_ms / 1000
-        heapq.heappush(self._expiries, (message.expires, next(self._sequence), message))
+        self._deadlines.add(message, now + self.settings.message_timeout_ms / 1000)
         self.total_items += 1
 
     def _drop_duplicate(self, message: Message) -> None:
@@ -368,6 +361,9 @@ class Group:
         if consumer is not None and consumer.release(ack_id) is not None:
             self._strategy.confirmed(consumer, message)
         return message
+
+    def _is_outstanding(self, message: Message) -> bool:
+        return self._outstanding.get(message.ack_id) is message
 
     def _finish(self, message: Message) -> None:
         if message.entry is not None:
@@ -441,15 +437,16 @@ class Group:
         finally:
             del self._tasks["checkpoint"]
 
-    def _load_checkpoint(self) -> str | None:
+    def _load_checkpoint(self) -> tuple[str, int] | None:
+        """The stored checkpoint and its position; an unreadable one counts as none."""
         try:
-            return self._streams.load_checkpoint()
+            text = self._streams.load_checkpoint()
+            if text is None:
+                return None
+            return text, StartFrom.parse(text, is_all=self.settings.is_all).commit
         except ValueError as error:
             self._bound.error("persistent_group.checkpoint_unreadable", error=str(error))
             return None
-
-    def _parse_position(self, text: str) -> int:
-        return StartFrom.parse(text, is_all=self.settings.is_all).commit
 
 
 def _cadence(settings: GroupSettings) -> CheckpointCadence:

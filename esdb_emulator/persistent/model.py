@@ -7,6 +7,8 @@ A consumer holds at most `max_in_flight` unacknowledged messages at a time.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -87,3 +89,30 @@ class Consumer:
     def release(self, ack_id: str) -> Message | None:
         """Forget an in-flight message (acked, nacked, timed out); None if not held."""
         return self.in_flight.pop(ack_id, None)
+
+
+class Deadlines:
+    """When outstanding messages time out: a heap, entries checked when they come due.
+
+    A message settled (or pushed again, with a new `expires`) before its deadline
+    is skipped when the stale entry surfaces, so nothing needs removing early.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Message]] = []
+        self._order = itertools.count()
+
+    def add(self, message: Message, expires: float) -> None:
+        """`message` was pushed and times out at `expires` (monotonic seconds)."""
+        message.expires = expires
+        heapq.heappush(self._heap, (expires, next(self._order), message))
+
+    def due(self, now: float, is_outstanding: Callable[[Message], bool]) -> list[Message]:
+        """Messages still outstanding whose deadline passed by `now`, oldest first."""
+        expired: list[Message] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            expires, _, message = heapq.heappop(heap)
+            if message.expires == expires and is_outstanding(message):
+                expired.append(message)
+        return expired
