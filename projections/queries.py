@@ -93,6 +93,19 @@ class AddressChangeReport:
     orders_awaiting_shipment: int
 
 
+@dataclass(frozen=True, slots=True)
+class StatusCount:
+    status: str
+    orders: int
+
+
+def status_counts(models: ReadModels | None = None) -> list[StatusCount]:
+    """How many orders are in each status."""
+    sql = "SELECT status, count(*) FROM order_summary GROUP BY status ORDER BY status"
+    with (models or ReadModels()).open("order_summary") as conn:
+        return [StatusCount(row[0], row[1]) for row in conn.execute(sql)]
+
+
 def list_orders(
     models: ReadModels | None = None,
     *,

@@ -57,10 +57,12 @@ class WorkerConfig:
     """Nack `park` once a failing delivery's retry_count reaches this (else `retry`)."""
     backoff_initial: float = 0.1
     backoff_max: float = 5.0
+    subscription_group: str | None = None
+    """The group to consume; default `projection-<name>`."""
 
     @property
     def group_name(self) -> str:
-        return group_name(self.projection.name)
+        return self.subscription_group or group_name(self.projection.name)
 
 
 class Worker:

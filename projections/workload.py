@@ -9,8 +9,10 @@ the `--before` reports are deterministic too.
 from __future__ import annotations
 
 import random
+import threading
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypedDict
@@ -47,21 +49,33 @@ def run_orders(
     *,
     seed: int = 7,
     start: datetime = START,
+    threads: int = 1,
     on_order: Callable[[int], None] | None = None,
 ) -> WorkloadResult:
-    """Place `count` orders and take each through a seeded life; returns what it did."""
-    rng = random.Random(seed)
-    result = WorkloadResult()
-    customers = max(1, count // 4)
-    for index in range(count):
-        order_id = str(uuid5(_NAMESPACE, f"{seed}-{index}"))
-        clock = _Clock(start + timedelta(minutes=37 * index))
-        customer = f"customer-{rng.randrange(customers):04d}"
-        _life(store, rng, order_id, customer=customer, clock=clock, result=result)
-        result.order_ids.append(order_id)
+    """Place `count` orders and take each through a seeded life; returns what it did.
+
+    Each order has its own generator (seeded by `seed` and its index), so `threads` > 1
+    writes the same orders, events and times, only interleaved differently in `$all`.
+    """
+    result = WorkloadResult(order_ids=[_order_id(seed, i) for i in range(count)])
+    done = iter(range(1, count + 1))
+    lock = threading.Lock()
+
+    def one(index: int) -> None:
+        commands = _life(store, seed, index, max(1, count // 4), start)
+        with lock:
+            result.commands.update(commands)
+            finished = next(done)
         if on_order is not None:
-            on_order(index + 1)
+            on_order(finished)
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(one, range(count)))
     return result
+
+
+def _order_id(seed: int, index: int) -> str:
+    return str(uuid5(_NAMESPACE, f"{seed}-{index}"))
 
 
 class _Clock:
@@ -74,45 +88,44 @@ class _Clock:
 
 
 def _life(
-    store: OrderStore,
-    rng: random.Random,
-    order_id: str,
-    *,
-    customer: str,
-    clock: _Clock,
-    result: WorkloadResult,
-) -> None:
+    store: OrderStore, seed: int, index: int, customers: int, start: datetime
+) -> Counter[str]:
+    """One order's seeded life through the command functions; the commands it ran."""
+    rng = random.Random(f"{seed}-{index}")
+    order_id = _order_id(seed, index)
+    customer = f"customer-{rng.randrange(customers):04d}"
+    clock = _Clock(start + timedelta(minutes=37 * index))
+    commands: Counter[str] = Counter()
+
+    def run(name: str, call: Callable[..., object], *args: object) -> None:
+        step = sum(commands.values())
+        command_id = uuid5(_NAMESPACE, f"{order_id}-{step}")  # a retried run appends nothing twice
+        call(order_id, *args, at=clock.tick(rng), store=store, command_id=command_id)
+        commands[name] += 1
+
     currency = rng.choice(_CURRENCIES)
     lines = [_line(rng, currency) for _ in range(rng.randint(1, 4))]
     total = sum(line["quantity"] * line["unit_price"] for line in lines)
-
-    def run(name: str, call: Callable[..., object], *args: object) -> None:
-        step = sum(result.commands.values())
-        command_id = uuid5(_NAMESPACE, f"{order_id}-{step}")  # a retried run appends nothing twice
-        call(order_id, *args, at=clock.tick(rng), store=store, command_id=command_id)
-        result.commands[name] += 1
-
     run("place", service.place_order, customer, lines, currency, _address(rng))
     if rng.random() < 0.15:
         run("address", service.change_shipping_address, _address(rng))
     roll = rng.random()
-    if roll < 0.1:
-        return  # stays PENDING
     if roll < 0.2:
-        if rng.random() < 0.5:
+        if roll < 0.1 and rng.random() < 0.5:
             run("pay", service.record_payment, f"pay-{order_id[:8]}-0", total // 3, currency)
-        run("cancel", service.cancel_order, "customer changed their mind")
-        return
+        if roll < 0.1:
+            run("cancel", service.cancel_order, "customer changed their mind")
+        return commands  # cancelled, or left PENDING
     _pay(run, rng, order_id, total, currency)
     if rng.random() < 0.1:
         run("address", service.change_shipping_address, _address(rng))
     if rng.random() < 0.12:
         run("cancel", service.cancel_order, "out of stock")
-        return
-    tracking = f"TRK{rng.randrange(10**9):09d}"
-    run("ship", service.ship_order, rng.choice(_CARRIERS), tracking)
+        return commands
+    run("ship", service.ship_order, rng.choice(_CARRIERS), f"TRK{rng.randrange(10**9):09d}")
     if rng.random() < 0.7:
         run("deliver", service.confirm_delivery)
+    return commands
 
 
 def _pay(

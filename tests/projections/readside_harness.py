@@ -1,12 +1,9 @@
-"""Real worker processes, conditions with deadlines, and the oracle, for the scenario tests."""
+"""Conditions with deadlines, read-model counters, poison events and the oracle, for the
+scenario tests (worker processes come from `projections.fleet`)."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -23,47 +20,6 @@ from projections.errors import ReadModelMissing
 from projections.esdb import OrderLog
 from projections.location import ReadModelFile
 from projections.verify import Verification, verify
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class WorkerProcess:
-    """`projections run NAME` as a child process, to SIGTERM or SIGKILL."""
-
-    def __init__(
-        self, uri: str, name: str, db: Path, log_path: Path, *extra: str, strategy: str = "Pinned"
-    ) -> None:
-        self.command = [sys.executable, "-m", "projections", "--uri", uri, "run", name]
-        self.command += ["--db", str(db), "--strategy", strategy, *extra]
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> WorkerProcess:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "ORDERS_LOG_FORMAT": "json"}
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env, cwd=ROOT
-            )
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL: the worker dies wherever it is (mid-batch, before or after commit/ack)."""
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(10)
-
-    def stop(self, timeout: float = 20) -> int:
-        """SIGTERM and wait; returns the exit code."""
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout)
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:

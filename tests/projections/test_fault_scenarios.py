@@ -13,7 +13,6 @@ import pytest
 import structlog
 from esdbclient import EventStoreDBClient
 from readside_harness import (
-    WorkerProcess,
     append_poison_order,
     applied,
     check_oracle,
@@ -28,6 +27,7 @@ from orders import codec
 from orders.store import EsdbStore
 from projections import database, registry, tracking
 from projections.esdb import GroupSettings, ensure_group, group_name
+from projections.fleet import WorkerProcess
 from projections.location import ReadModelFile
 from projections.rebuild import rebuild
 from projections.worker import Worker, WorkerConfig

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from esdbclient import EventStoreDBClient
 from readside_harness import (
-    WorkerProcess,
     applied,
     check_oracle,
     counter,
@@ -24,6 +23,7 @@ from readside_harness import (
 
 from esdb_emulator.launcher import EmulatorProcess
 from orders.store import EsdbStore
+from projections.fleet import WorkerProcess
 from projections.workload import run_orders
 
 pytestmark = pytest.mark.emulator_only
