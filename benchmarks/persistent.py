@@ -12,7 +12,10 @@ alternating order per round:
   DispatchToSingle, 150 events in flight), one consumer acking every event as
   esdbclient does (batched: 50 ids or 0.2 s), timed to the N-th event received.
 
-The table shows events/s (median over rounds) and the ratio persistent / catch-up.
+The table shows events/s (median over rounds) and the ratio persistent / catch-up,
+plus the CPU each side spent per event (server process, and this client process
+with its gRPC and ack threads): CPU time is much less disturbed than wall time when
+other work shares the machine, and it shows which side a difference comes from.
 Target: ratio >= 0.7. Exit status 0 whether or not the target is met (--check makes
 a miss exit 1); non-zero on errors.
 """
@@ -20,11 +23,15 @@ a miss exit 1); non-zero on errors.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import resource
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from _common import bench_event, format_table, median
@@ -72,10 +79,45 @@ def persistent_rate(client: EventStoreDBClient, stream: str, count: int) -> floa
     return count / elapsed
 
 
-def run(events: int, rounds: int) -> tuple[float, float]:
-    """Median catch-up and persistent rates over `rounds` rounds on one stream."""
-    catch_up: list[float] = []
-    persistent: list[float] = []
+@dataclass
+class Figures:
+    """What one kind of subscription measured, round by round."""
+
+    rates: list[float] = field(default_factory=list)
+    server_cpu_us: list[float] = field(default_factory=list)
+    client_cpu_us: list[float] = field(default_factory=list)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) the process `pid` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    """CPU seconds this process (all its threads) has used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure_once(
+    measure: Callable[[EventStoreDBClient, str, int], float],
+    client: EventStoreDBClient,
+    stream: str,
+    events: int,
+    server_pid: int,
+    figures: Figures,
+) -> None:
+    """Run one measurement and record its rate and CPU per event."""
+    server_before, client_before = process_cpu(server_pid), own_cpu()
+    figures.rates.append(measure(client, stream, events))
+    figures.server_cpu_us.append((process_cpu(server_pid) - server_before) / events * 1e6)
+    figures.client_cpu_us.append((own_cpu() - client_before) / events * 1e6)
+
+
+def run(events: int, rounds: int) -> tuple[Figures, Figures]:
+    """Catch-up and persistent figures over `rounds` rounds on one stream."""
+    catch_up, persistent = Figures(), Figures()
     with (
         tempfile.TemporaryDirectory(prefix="bench-persistent-") as folder,
         EmulatorProcess(Path(folder) / "events.db") as node,
@@ -89,11 +131,12 @@ def run(events: int, rounds: int) -> tuple[float, float]:
                 if round_number % 2:
                     order.reverse()
                 for measure in order:
-                    rate = measure(client, stream, events)
-                    (catch_up if measure is catch_up_rate else persistent).append(rate)
+                    figures = catch_up if measure is catch_up_rate else persistent
+                    assert node.pid is not None
+                    measure_once(measure, client, stream, events, node.pid, figures)
         finally:
             client.close()
-    return median(catch_up), median(persistent)
+    return catch_up, persistent
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,20 +146,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if the target is missed")
     args = parser.parse_args(argv)
     catch_up, persistent = run(args.events, args.rounds)
-    ratio = persistent / catch_up
+    ratio = median(persistent.rates) / median(catch_up.rates)
     verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
-    print(f"{platform.python_implementation()} {platform.python_version()}, {args.events} events,")
-    print(f"median of {args.rounds} rounds\n")
-    print(
-        format_table(
-            ["measurement", "unit", "figure", "target", "verdict"],
-            [
-                ["catch-up subscription", "events/s", f"{catch_up:,.0f}", "", ""],
-                ["persistent subscription", "events/s", f"{persistent:,.0f}", "", ""],
-                ["persistent / catch-up", "x", f"{ratio:.2f}", f">= {TARGET_RATIO}", verdict],
-            ],
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs,")
+    print(f"{args.events} events, median of {args.rounds} rounds, load average {load}\n")
+    rows = []
+    for name, figures in (("catch-up", catch_up), ("persistent", persistent)):
+        rows.append([f"{name} subscription", "events/s", f"{median(figures.rates):,.0f}", "", ""])
+        rows.append(
+            ["  server CPU per event", "us", f"{median(figures.server_cpu_us):.0f}", "", ""]
         )
-    )
+        rows.append(
+            ["  client CPU per event", "us", f"{median(figures.client_cpu_us):.0f}", "", ""]
+        )
+    rows.append(["persistent / catch-up", "x", f"{ratio:.2f}", f">= {TARGET_RATIO}", verdict])
+    print(format_table(["measurement", "unit", "figure", "target", "verdict"], rows))
     return 1 if args.check and verdict == "FAIL" else 0
 
 
