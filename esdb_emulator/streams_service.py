@@ -214,25 +214,27 @@ def _read_shape(options: ReadOptions) -> tuple[str, str]:
         raise wire.invalid_case(None, f"{_NS}+StreamOptionOneofCase")
     count_option = options.WhichOneof("count_option")
     filter_option = options.WhichOneof("filter_option")
-    backwards = options.read_direction == ReadOptions.Backwards
-    valid = count_option is not None and filter_option is not None
-    if target == "stream" and filter_option == "filter":
-        valid = False
-    if count_option == "subscription" and backwards:
-        valid = False
-    if not valid:
+    direction = options.read_direction
+    known_direction = direction in (ReadOptions.Forwards, ReadOptions.Backwards)
+    if (
+        count_option is None
+        or filter_option is None
+        or not known_direction
+        or (target == "stream" and filter_option == "filter")
+        or (count_option == "subscription" and direction == ReadOptions.Backwards)
+    ):
         shape = ", ".join(
             (
                 target.capitalize(),
                 _dotnet_case(count_option),
-                ReadOptions.ReadDirection.Name(options.read_direction),
+                ReadOptions.ReadDirection.Name(direction) if known_direction else str(direction),
                 _dotnet_case(filter_option),
             )
         )
         raise wire.WireError(
             grpc.StatusCode.INVALID_ARGUMENT, f"The combination of ({shape}) is invalid."
         )
-    return target, count_option  # type: ignore[return-value]
+    return target, count_option
 
 
 def _dotnet_case(case: str | None) -> str:

@@ -597,6 +597,19 @@ def test_backwards_subscription_is_an_invalid_combination(
     assert "(Stream, Subscription, Backwards, NoFilter)" in (caught.value.details() or "")
 
 
+def test_unknown_read_direction_is_an_invalid_combination(
+    stub: streams_pb2_grpc.StreamsStub, stream_name: str
+) -> None:
+    request = read_request(stream_name)
+    request.options.read_direction = 7  # type: ignore[assignment]
+
+    with pytest.raises(grpc.RpcError) as caught:
+        read(stub, request)
+
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "(Stream, Count, 7, NoFilter)" in (caught.value.details() or "")
+
+
 def test_stream_subscription_sends_confirmation_then_history_then_caught_up(
     stub: streams_pb2_grpc.StreamsStub, stream_name: str
 ) -> None:
