@@ -471,6 +471,20 @@ def test_batch_append_with_malformed_event_id_is_a_bad_request_and_writes_nothin
     assert_nothing_written(stub, stream_name)
 
 
+def test_batch_append_without_expected_revision_is_a_bad_request(
+    stub: streams_pb2_grpc.StreamsStub, stream_name: str
+) -> None:
+    request = batch_request(stream_name, "any", [message()])
+    request.options.ClearField("any")
+
+    [reply] = batch_append(stub, request)
+
+    bad = shared_pb2.BadRequest()
+    assert reply.error.details.Unpack(bad)
+    assert "ExpectedStreamPositionOneofCase" in bad.message
+    assert_nothing_written(stub, stream_name)
+
+
 def test_batch_append_unfinished_batch_times_out_at_its_deadline(
     stub: streams_pb2_grpc.StreamsStub, stream_name: str
 ) -> None:
@@ -558,6 +572,45 @@ def test_read_with_invalid_filter_regex_fails_before_sending_anything(
     assert caught.value.code() == grpc.StatusCode.UNKNOWN
     assert (caught.value.details() or "").startswith("Exception was thrown by handler.")
     assert "(unclosed" in (caught.value.details() or "")
+
+
+def test_stream_name_prefix_filter_selects_by_prefix(
+    stub: streams_pb2_grpc.StreamsStub, stream_name: str
+) -> None:
+    append(stub, f"{stream_name}-a", "no_stream")
+    append(stub, f"other-{stream_name}", "no_stream")
+    append(stub, f"{stream_name}-b", "no_stream")
+    request = read_request(backwards=True, count=2)
+    request.options.filter.stream_identifier.prefix.append(stream_name)
+    request.options.filter.max = 10
+
+    replies = read(stub, request)
+
+    names = [r.event.event.stream_identifier.stream_name.decode() for r in replies]
+    assert names == [f"{stream_name}-b", f"{stream_name}-a"]
+
+
+def test_filtered_reads_hide_the_all_persistent_subscription_streams(
+    stub: streams_pb2_grpc.StreamsStub, stream_name: str
+) -> None:
+    hidden = f"$persistentsubscription-$all::{stream_name}-checkpoint"
+    shown = f"$persistentsubscription-{stream_name}::group-checkpoint"
+    append(stub, hidden, "no_stream")
+    append(stub, shown, "no_stream")
+    filtered = read_request(backwards=True, count=1000, filter_regex=".*")
+    filtered.options.filter.ClearField("event_type")
+    filtered.options.filter.stream_identifier.regex = f"::.*{stream_name}|{stream_name}::"
+
+    seen_filtered = {
+        r.event.event.stream_identifier.stream_name.decode() for r in read(stub, filtered)
+    }
+    seen_all = {
+        r.event.event.stream_identifier.stream_name.decode()
+        for r in read(stub, read_request(backwards=True, count=10))
+    }
+
+    assert seen_filtered == {shown}
+    assert {hidden, shown} <= seen_all
 
 
 def test_read_without_uuid_option_is_invalid_argument(
