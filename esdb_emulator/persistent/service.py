@@ -234,8 +234,8 @@ class PersistentSubscriptionsService(persistent_pb2_grpc.PersistentSubscriptions
             group = self._group(_source(options), options.group_name)
             name = _metadata(context, "connection-name") or "<unknown>"
             await serve_consumer(group, options, request_iterator, name, context.write)
-        except wire.WireError as error:
-            failure = error
+        except Exception as error:  # noqa: BLE001 - every failure gets a wire shape
+            failure = _failure_for(error)
         else:
             return
         await context.abort(failure.code, failure.details, failure.trailers)
@@ -315,12 +315,20 @@ class PersistentSubscriptionsService(persistent_pb2_grpc.PersistentSubscriptions
 
 
 async def _guard(context: _Context, work: Callable[[], Awaitable[_T]]) -> _T:
-    """Run `work`; end the call with the wire shape of a WireError it raises."""
+    """Run `work`; end the call with the wire shape of whatever it raises."""
     try:
         return await work()
-    except wire.WireError as error:
-        failure = error
+    except Exception as error:  # noqa: BLE001 - every failure gets a wire shape
+        failure = _failure_for(error)
     await context.abort(failure.code, failure.details, failure.trailers)
+
+
+def _failure_for(error: Exception) -> wire.WireError:
+    """A WireError as it is; anything else as the server's unhandled-exception reply."""
+    if isinstance(error, wire.WireError):
+        return error
+    _log.exception("persistent.unexpected_error")
+    return wire.handler_exception(type(error).__name__, str(error))
 
 
 def _source(
