@@ -136,6 +136,11 @@ class ThreadedEmulator:
         """The esdbclient connection URI of this node."""
         return self.server.uri
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the server runs on (to run coroutines against its log)."""
+        return self._loop
+
     def start(self, timeout: float = 30.0) -> ThreadedEmulator:
         """Start the thread and the server; raises whatever `EmulatorServer.start` raised."""
         self._thread.start()

@@ -408,7 +408,7 @@ def server_tasks(emulator: ThreadedEmulator) -> int:
         return len(asyncio.all_tasks()) - 1  # not this one
 
     # ThreadedEmulator has no public accessor for its loop; the count needs that loop.
-    return asyncio.run_coroutine_threadsafe(count(), emulator._loop).result(DEADLINE)
+    return asyncio.run_coroutine_threadsafe(count(), emulator.loop).result(DEADLINE)
 
 
 def test_cancelled_subscriptions_and_batch_appends_leave_no_server_tasks() -> None:
