@@ -49,8 +49,10 @@ class AppendResult:
 class OrderStore(Protocol):
     """Read and append order streams (`order-{order_id}`)."""
 
-    def read(self, order_id: str, *, limit: int | None = None) -> Sequence[StoredEvent]:
-        """The stream's events from revision 0 (at most `limit`); empty if it does not exist."""
+    def read(
+        self, order_id: str, *, from_revision: int = 0, limit: int | None = None
+    ) -> Sequence[StoredEvent]:
+        """The stream's events from `from_revision` on (at most `limit`); empty if none."""
         ...
 
     def append(

@@ -9,7 +9,7 @@ transient store errors back off; both are bounded (`orders.retry`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypedDict, Unpack
 from uuid import UUID, uuid4, uuid5
@@ -29,7 +29,7 @@ from orders.commands import (
     ShipOrder,
     build,
 )
-from orders.decider import decide, fold
+from orders.decider import Order, decide, fold, initial_state
 from orders.errors import DomainError, InvalidCommand
 from orders.events import OrderEvent
 from orders.logging import ensure_logging
@@ -139,8 +139,9 @@ def execute(command: OrderCommand, **options: Unpack[CommandOptions]) -> Command
     }
     with structlog.contextvars.bound_contextvars(**bound):
         try:
+            loaded = _Loaded()
             return run_with_retries(
-                lambda tally: _attempt(command, context, store, tally), settings.retry
+                lambda tally: _attempt(command, context, store, tally, loaded), settings.retry
             )
         except DomainError as e:
             _log.info("order.rejected", rule=e.rule, reason=str(e))
@@ -155,17 +156,39 @@ def _run(
     return execute(command, **options)
 
 
+@dataclass
+class _Loaded:
+    """The order's stream as read so far by one call: a retry reads only the new tail."""
+
+    history: list[RecordedOrderEvent] = field(default_factory=list)
+    state: Order = field(default_factory=initial_state)
+
+    @property
+    def revision(self) -> int | None:
+        return self.history[-1].revision if self.history else None
+
+    def catch_up(self, store: OrderStore, order_id: str) -> None:
+        start = 0 if self.revision is None else self.revision + 1
+        tail = [decode(stored) for stored in store.read(order_id, from_revision=start)]
+        self.history.extend(tail)
+        self.state = fold((recorded.event for recorded in tail), self.state)
+
+
 def _attempt(
-    command: OrderCommand, context: CommandContext, store: OrderStore, tally: Tally
+    command: OrderCommand,
+    context: CommandContext,
+    store: OrderStore,
+    tally: Tally,
+    loaded: _Loaded,
 ) -> CommandResult:
-    history = [decode(stored) for stored in store.read(command.order_id)]
-    revision = history[-1].revision if history else None
+    loaded.catch_up(store, command.order_id)
+    history, revision = loaded.history, loaded.revision
     structlog.contextvars.bind_contextvars(revision=revision)
     earlier = _applied_by(context.command_id, history)
     if earlier:
         ours = {event.event_id for event in earlier} <= tally.sent_event_ids
         return _found(command, context, earlier, history, tally, already_applied=not ours)
-    events = decide(command, fold(recorded.event for recorded in history))
+    events = decide(command, loaded.state)
     if not events:  # e.g. a payment id already recorded: nothing to do
         _log.info("order.already_applied", reason="command changes nothing")
         return _found(command, context, (), history, tally, already_applied=True)

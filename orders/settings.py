@@ -29,15 +29,16 @@ def mask_secrets(text: str) -> str:
 class RetryPolicy:
     """Bounds for re-running a command, in attempts and seconds.
 
-    Conflicts (reload and re-decide) wait a random time up to base * 2**n, capped: short,
-    since the next attempt usually succeeds. Transient errors back off 0.1, 0.2, 0.4, ...
-    s (plus jitter, capped), about 5 s in all: enough to ride out a server restart or a
-    leader election, short enough to report an unreachable store promptly.
+    Conflicts (read the new tail and re-decide) wait a random time up to base * 2**n,
+    capped ("full jitter"), which spreads many contenders for one order apart. Transient
+    errors back off 0.1, 0.2, 0.4, ... s (plus jitter, capped), about 5 s in all: enough
+    to ride out a server restart or a leader election, short enough to report an
+    unreachable store promptly.
     """
 
-    conflict_attempts: int = 30
-    conflict_wait_base: float = 0.002
-    conflict_wait_max: float = 0.1
+    conflict_attempts: int = 50
+    conflict_wait_base: float = 0.005
+    conflict_wait_max: float = 0.5
     transient_attempts: int = 6
     transient_wait_initial: float = 0.1
     transient_wait_max: float = 2.0

@@ -66,13 +66,18 @@ class EsdbStore:
         """The server's URI with the password masked."""
         return mask_secrets(self._uri)
 
-    def read(self, order_id: str, *, limit: int | None = None) -> Sequence[StoredEvent]:
-        """The stream's events from revision 0 (at most `limit`); empty if it does not exist."""
+    def read(
+        self, order_id: str, *, from_revision: int = 0, limit: int | None = None
+    ) -> Sequence[StoredEvent]:
+        """The stream's events from `from_revision` on (at most `limit`); empty if none."""
         stream = stream_name(order_id)
         with self._translated(stream, None):
             try:
                 recorded = self._connected().get_stream(
-                    stream, limit=sys.maxsize if limit is None else limit, timeout=self._timeout
+                    stream,
+                    stream_position=from_revision or None,
+                    limit=sys.maxsize if limit is None else limit,
+                    timeout=self._timeout,
                 )
             except NotFound:
                 return ()
