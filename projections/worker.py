@@ -104,36 +104,45 @@ class Worker:
         """One connection: ensure the group, subscribe, apply batches until stop or failure."""
         client = EventStoreDBClient(self.config.uri)
         try:
+            gaps = OrderLog(client)
             applier = BatchApplier(
-                self.config.projection,
-                self.decode,
-                OrderLog(client),
-                park_after=self.config.park_after,
+                self.config.projection, self.decode, gaps, park_after=self.config.park_after
             )
-            if ensure_group(client, self.config.group_name, self.config.group):
-                self._log.info("subscription.group_created")
-            subscription = client.read_subscription_to_all(
-                self.config.group_name,
-                event_buffer_size=self.config.event_buffer_size,
-                max_ack_batch_size=self.config.max_ack_batch_size,
-                max_ack_delay=self.config.max_ack_delay,
-            )
-            self._log.info("subscription.connected", subscription=subscription.subscription_id)
-            feed = _Feed(subscription)
-            try:
-                while not self.stopping:
-                    events = feed.take(self.config.batch_size, timeout=0.25)
-                    if events:
-                        self._handle(applier, subscription, [to_delivery(e) for e in events])
-                        backoff.reset()
-            except BaseException:
-                # The stream is broken: esdbclient's stop() would wait up to 5 s to flush
-                # acks nobody can receive, so let it finish in the background.
-                threading.Thread(target=subscription.stop, daemon=True).start()
-                raise
-            subscription.stop()  # sends the acks still queued before the worker exits
+            self._consume(self._subscribe(client), applier, backoff)
         finally:
             client.close()
+
+    def _subscribe(self, client: EventStoreDBClient) -> AbstractPersistentSubscription:
+        if ensure_group(client, self.config.group_name, self.config.group):
+            self._log.info("subscription.group_created")
+        subscription = client.read_subscription_to_all(
+            self.config.group_name,
+            event_buffer_size=self.config.event_buffer_size,
+            max_ack_batch_size=self.config.max_ack_batch_size,
+            max_ack_delay=self.config.max_ack_delay,
+        )
+        self._log.info("subscription.connected", subscription=subscription.subscription_id)
+        return subscription
+
+    def _consume(
+        self,
+        subscription: AbstractPersistentSubscription,
+        applier: BatchApplier,
+        backoff: _Backoff,
+    ) -> None:
+        feed = _Feed(subscription)
+        try:
+            while not self.stopping:
+                events = feed.take(self.config.batch_size, timeout=0.25)
+                if events:
+                    self._handle(applier, subscription, [to_delivery(e) for e in events])
+                    backoff.reset()
+        except BaseException:
+            # The stream is broken: esdbclient's stop() would wait up to 5 s to flush acks
+            # nobody can receive, so let it finish in the background.
+            threading.Thread(target=subscription.stop, daemon=True).start()
+            raise
+        subscription.stop()  # sends the acks still queued before the worker exits
 
     def _handle(
         self,
