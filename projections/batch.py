@@ -116,7 +116,8 @@ class BatchApplier:
             tracking.advance(conn, run.positions, _counters(outcome), run.max_commit_position)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite may already have rolled back (e.g. disk full)
+                conn.execute("ROLLBACK")
             raise
         return outcome
 
@@ -195,10 +196,10 @@ class _Run:
                 self.conn.execute(sql, params)
             tracking.record_applied(self.conn, stored)
         except sqlite3.Error as e:
+            if is_transient(e) or not self.conn.in_transaction:
+                raise  # not this event's fault (or SQLite dropped the transaction): whole batch
             self.conn.execute("ROLLBACK TO event")
             self.conn.execute("RELEASE event")
-            if is_transient(e):
-                raise
             return _describe(stored, f"apply failed: {type(e).__name__}: {e}")
         self.conn.execute("RELEASE event")
         self.outcome.applied += 1

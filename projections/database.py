@@ -50,7 +50,8 @@ def prepare(conn: sqlite3.Connection, projection: Projection) -> None:
             )
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
 
 

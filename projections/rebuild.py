@@ -118,7 +118,8 @@ def _fence_and_swap(location: ReadModelFile, generation: Path, run: _CatchUp) ->
             tracking.retire(old)
             old.execute("COMMIT")
         except BaseException:
-            old.execute("ROLLBACK")
+            if old.in_transaction:
+                old.execute("ROLLBACK")
             raise
     finally:
         old.close()

@@ -19,7 +19,7 @@ from orders import codec
 from orders.ports import StoredEvent
 from orders.store import EsdbStore
 from projections import database, registry, tracking
-from projections.batch import BatchApplier, Delivery
+from projections.batch import BatchApplier, Delivery, is_transient
 from projections.errors import GenerationRetired
 from projections.esdb import OrderLog
 from projections.verify import compare
@@ -156,3 +156,27 @@ def test_a_retired_generation_refuses_the_batch(log: OrderLog, tmp_path: Path) -
 
 def _count(conn: sqlite3.Connection, table: str) -> int:
     return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def test_a_full_disk_rolls_the_batch_back_and_a_retry_applies_it(
+    log: OrderLog, tmp_path: Path
+) -> None:
+    """SQLITE_FULL (the file may not grow: max_page_count) is transient: the batch raises
+    with nothing applied and nothing to ack; once space is back the same batch applies."""
+    projection = registry.get("order_timeline")
+    conn = database.open_new(tmp_path / "full.db", projection)
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")
+    batch = [Delivery(e, uuid.uuid4()) for e in _all(log)]
+    applier = BatchApplier(projection, codec.decode, log)
+    with pytest.raises(sqlite3.OperationalError) as full:
+        applier.apply(conn, batch)
+    assert is_transient(full.value)
+    assert not conn.in_transaction
+    assert _count(conn, "tracking_applied") == 0
+    assert _count(conn, "order_timeline") == 0
+
+    conn.execute("PRAGMA max_page_count = 1073741823")
+    outcome = applier.apply(conn, batch)
+    assert outcome.applied == len(batch)
+    assert _count(conn, "order_timeline") == len(batch)
