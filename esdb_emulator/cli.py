@@ -1,4 +1,9 @@
-"""The `esdb-emulator` console command: run one node until SIGTERM or SIGINT."""
+"""The `esdb-emulator` console command: run one node until SIGTERM or SIGINT.
+
+Exit codes: 0 after a clean stop, 1 when the port cannot be bound, 2 for a refused
+configuration (bad arguments, unusable certificates, a non-loopback bind without
+TLS or --insecure).
+"""
 
 from __future__ import annotations
 
@@ -8,34 +13,69 @@ import logging
 import os
 import signal
 import sys
+import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 import structlog
 
-from esdb_emulator.server import EmulatorConfig, EmulatorServer
+from esdb_emulator.server import EmulatorConfig, EmulatorServer, InsecureBindError
+from esdb_emulator.tls import (
+    DevCertificate,
+    TlsConfigError,
+    TlsFiles,
+    TlsSettings,
+    certificate_hosts,
+)
 
 READY_PREFIX = "esdb-emulator ready:"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, serve, and return the process exit code."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.dev_cert_dir and not args.dev:
+        parser.error("--dev-cert-dir needs --dev")
     _configure_logging(args.log_level)
-    config = EmulatorConfig(
-        db_path=None if args.memory else Path(args.db),
-        host=args.host,
-        port=args.port,
-        advertise_host=args.advertise_host,
-        advertise_port=args.advertise_port,
-        synchronous="NORMAL" if args.unsafe_no_fsync else "FULL",
-        max_append_size=args.max_append_size,
-    )
-    try:
-        asyncio.run(_serve(config))
-    except OSError as error:
-        print(f"esdb-emulator: {error}", file=sys.stderr)
-        return 1
+    with ExitStack() as cleanup:
+        config = EmulatorConfig(
+            db_path=None if args.memory else Path(args.db),
+            host=args.host,
+            port=args.port,
+            advertise_host=args.advertise_host,
+            advertise_port=args.advertise_port,
+            synchronous="NORMAL" if args.unsafe_no_fsync else "FULL",
+            max_append_size=args.max_append_size,
+            tls=_tls_settings(args, cleanup),
+            insecure=args.insecure,
+        )
+        try:
+            asyncio.run(_serve(config))
+        except (InsecureBindError, TlsConfigError) as error:
+            print(f"esdb-emulator: {error}", file=sys.stderr)
+            return 2
+        except OSError as error:
+            print(f"esdb-emulator: {error}", file=sys.stderr)
+            return 1
     return 0
+
+
+def _tls_settings(args: argparse.Namespace, cleanup: ExitStack) -> TlsSettings | None:
+    """The operator's files, or the dev certificate's place: given, beside the db, or temp."""
+    if args.tls_cert:
+        return TlsFiles(Path(args.tls_cert), Path(args.tls_key))
+    if not args.dev:
+        return None
+    if args.dev_cert_dir:
+        directory = Path(args.dev_cert_dir)
+    elif args.memory:
+        directory = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="esdb-dev-")))
+    else:
+        directory = Path(f"{args.db}.dev-cert")
+    return DevCertificate(directory, certificate_hosts(args.host, args.advertise_host))
 
 
 async def _serve(config: EmulatorConfig) -> None:
@@ -64,6 +104,24 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=2113, help="port to bind (0 = any free port)")
     parser.add_argument("--advertise-host", help="host reported by gossip (default --host)")
     parser.add_argument("--advertise-port", type=int, help="port reported by gossip")
+    security = parser.add_mutually_exclusive_group()
+    security.add_argument("--tls-cert", metavar="PATH", help="server certificate chain (PEM)")
+    security.add_argument(
+        "--dev",
+        action="store_true",
+        help="TLS with a self-signed certificate for localhost, kept across restarts",
+    )
+    security.add_argument(
+        "--insecure",
+        action="store_true",
+        help="no TLS and no authentication, even on a non-loopback --host",
+    )
+    parser.add_argument("--tls-key", metavar="PATH", help="private key of --tls-cert (PEM)")
+    parser.add_argument(
+        "--dev-cert-dir",
+        metavar="DIR",
+        help="where --dev keeps its certificate (default: beside the db, DB.dev-cert/)",
+    )
     parser.add_argument(
         "--max-append-size", type=int, default=1_048_576, help="bytes per append (default 1 MiB)"
     )

@@ -1,7 +1,8 @@
 """`EmulatorProcess`: run the emulator as a subprocess and hand back its URI.
 
 For tests, benchmarks and the demo. Faults are real: `kill()` is SIGKILL, and
-`restart()` brings the node back on the same port and database.
+`restart()` brings the node back on the same port and database (and, when secure,
+the same certificate).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,8 +19,12 @@ import time
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Literal
+from urllib.parse import quote
 
+from esdb_emulator.auth import DEFAULT_PASSWORD, PASSWORD_ENV
 from esdb_emulator.cli import READY_PREFIX
+from esdb_emulator.server import client_host
+from esdb_emulator.tls import DEV_CERT_FILE
 
 _READY_URI = re.compile(re.escape(READY_PREFIX) + r" esdb://([^:/?]+):(\d+)")
 
@@ -33,6 +39,14 @@ class EmulatorProcess:
     `port=0` lets the node pick a free port on first start; restarts reuse it.
     `db_path=None` runs in memory (a restart then starts empty). The node's log
     goes to `log_path` (a temporary file unless given).
+
+    Secure nodes: `tls=True` runs dev mode, with the self-signed certificate in
+    `dev_cert_dir` (a temporary directory unless given); `tls_cert`/`tls_key` serve
+    the operator's PEM files instead, trusted through `tls_ca_file` (default: the
+    certificate itself, right for a self-signed one). `uri` then carries admin's
+    credentials (`admin_password`, default the environment's or changeit) and the
+    CA file. `insecure=True` passes `--insecure`, needed for a non-loopback `host`
+    without TLS.
     """
 
     def __init__(
@@ -45,7 +59,18 @@ class EmulatorProcess:
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         log_level: str = "warning",
         log_path: Path | None = None,
+        tls: bool = False,
+        tls_cert: Path | None = None,
+        tls_key: Path | None = None,
+        tls_ca_file: Path | None = None,
+        dev_cert_dir: Path | None = None,
+        insecure: bool = False,
+        admin_password: str | None = None,
     ) -> None:
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if insecure and (tls or tls_cert is not None):
+            raise ValueError("insecure=True contradicts tls")
         self.db_path = db_path
         self.host = host
         self.port = port
@@ -55,14 +80,43 @@ class EmulatorProcess:
         self.log_path = log_path or Path(
             tempfile.mkstemp(prefix="esdb-emulator-", suffix=".log")[1]
         )
+        self.tls_cert = tls_cert
+        self.tls_key = tls_key
+        self.insecure = insecure
+        self.secure = tls or tls_cert is not None
+        self.admin_password = (
+            admin_password or os.environ.get(PASSWORD_ENV["admin"]) or DEFAULT_PASSWORD
+        )
+        self._own_cert_dir = self.secure and tls_cert is None and dev_cert_dir is None
+        if self._own_cert_dir:
+            dev_cert_dir = Path(tempfile.mkdtemp(prefix="esdb-emulator-cert-"))
+        self.dev_cert_dir = dev_cert_dir if tls_cert is None else None
+        dev_cert = self.dev_cert_dir / DEV_CERT_FILE if self.dev_cert_dir else None
+        self._ca_file = tls_ca_file or tls_cert or dev_cert
         self._process: subprocess.Popen[str] | None = None
 
     @property
     def uri(self) -> str:
-        """The esdbclient connection URI (valid once started)."""
+        """The esdbclient connection URI (valid once started); with credentials if secure."""
         if self.port == 0:
             raise RuntimeError("the emulator has not been started")
-        return f"esdb://{self.host}:{self.port}?Tls=false"
+        host = client_host(self.host)
+        if not self.secure:
+            return f"esdb://{host}:{self.port}?Tls=false"
+        uri = f"esdb://admin:{self.admin_password}@{host}:{self.port}?Tls=true"
+        if self._ca_file is not None:
+            uri += f"&tlsCaFile={quote(str(self._ca_file), safe='/')}"
+        return uri
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The certificate file a client trusts (None when insecure, or not known)."""
+        return self._ca_file if self.secure else None
+
+    @property
+    def root_certificates(self) -> bytes | None:
+        """The trusted certificate's PEM bytes, for esdbclient's `root_certificates`."""
+        return self.ca_file.read_bytes() if self.ca_file is not None else None
 
     @property
     def pid(self) -> int | None:
@@ -82,13 +136,16 @@ class EmulatorProcess:
         if self.is_running():
             raise RuntimeError("the emulator is already running")
         log_file = self.log_path.open("a")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if self.secure:
+            env[PASSWORD_ENV["admin"]] = self.admin_password
         process = subprocess.Popen(
             self._command(),
             stdout=subprocess.PIPE,
             stderr=log_file,
             stdin=subprocess.DEVNULL,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=env,
         )
         log_file.close()
         self._process = process
@@ -159,6 +216,12 @@ class EmulatorProcess:
             command += ["--advertise-host", self.advertise_host]
         if self.synchronous == "NORMAL":
             command.append("--unsafe-no-fsync")
+        if self.tls_cert is not None and self.tls_key is not None:
+            command += ["--tls-cert", str(self.tls_cert), "--tls-key", str(self.tls_key)]
+        elif self.secure:
+            command += ["--dev", "--dev-cert-dir", str(self.dev_cert_dir)]
+        if self.insecure:
+            command.append("--insecure")
         return command
 
     def __enter__(self) -> EmulatorProcess:
@@ -171,6 +234,8 @@ class EmulatorProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+        if self._own_cert_dir and self.dev_cert_dir is not None:
+            shutil.rmtree(self.dev_cert_dir, ignore_errors=True)
 
 
 def _read_line(stream: IO[str], deadline: float) -> str | None:

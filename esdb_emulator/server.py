@@ -1,12 +1,22 @@
-"""`EmulatorServer`: the gRPC server that puts the log and the services on a port."""
+"""`EmulatorServer`: the gRPC server that puts the log and the services on a port.
+
+Insecure (no TLS, no authentication) by default, and then only on a loopback address:
+binding any other address needs TLS or an explicit `insecure=True`, as EventStoreDB
+needs `--insecure` to run without TLS at all. With TLS every call passes Basic
+authentication (`auth.py`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 
 import grpc
 import structlog
@@ -16,10 +26,12 @@ from esdbclient.protos.Grpc import (
     streams_pb2_grpc,
 )
 
+from esdb_emulator.auth import BasicAuthInterceptor, default_users
 from esdb_emulator.gossip_service import GossipService
 from esdb_emulator.persistent.service import PersistentSubscriptionsService
 from esdb_emulator.storage import DEFAULT_MAX_APPEND_SIZE, EventLog
 from esdb_emulator.streams_service import StreamsService
+from esdb_emulator.tls import TlsMaterial, TlsSettings, load_tls
 
 _log = structlog.get_logger("esdb_emulator.server")
 
@@ -28,9 +40,18 @@ _log = structlog.get_logger("esdb_emulator.server")
 _MAX_RECEIVE_MESSAGE_LENGTH = 64 * 1024 * 1024
 
 
+class InsecureBindError(ValueError):
+    """Refused: a non-loopback address without TLS and without an explicit `insecure`."""
+
+
 @dataclass(frozen=True, slots=True)
 class EmulatorConfig:
-    """How to run one emulator node. `db_path=None` keeps everything in memory."""
+    """How to run one emulator node. `db_path=None` keeps everything in memory.
+
+    `tls` makes the node secure (TLS and Basic authentication of `users`, name to
+    password; None means admin and ops with their initial passwords from the
+    environment). `insecure=True` allows a non-loopback `host` without TLS.
+    """
 
     db_path: Path | None
     host: str = "127.0.0.1"
@@ -39,13 +60,17 @@ class EmulatorConfig:
     advertise_port: int | None = None
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     max_append_size: int = DEFAULT_MAX_APPEND_SIZE
+    tls: TlsSettings | None = None
+    insecure: bool = False
+    users: Mapping[str, str] | None = None
 
 
 class EmulatorServer:
-    """A single-node, insecure EventStoreDB-compatible server on a `grpc.aio` server.
+    """A single-node EventStoreDB-compatible server on a `grpc.aio` server.
 
-    `start()` opens the log, binds the port (0 picks a free one) and serves;
-    `stop()` stops accepting calls, ends open streams, and closes the log.
+    `start()` checks the bind policy and the certificates, opens the log, binds
+    the port (0 picks a free one) and serves; `stop()` stops accepting calls, ends
+    open streams, and closes the log.
     """
 
     def __init__(self, config: EmulatorConfig) -> None:
@@ -58,6 +83,18 @@ class EmulatorServer:
         self._server: grpc.aio.Server | None = None
         self._persistent: PersistentSubscriptionsService | None = None
         self._port: int | None = None
+        self._tls: TlsMaterial | None = None
+        self._users = dict(config.users if config.users is not None else default_users(os.environ))
+
+    @property
+    def secure(self) -> bool:
+        """True when the node serves TLS and authenticates calls."""
+        return self.config.tls is not None
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The certificate file clients can trust (the dev certificate); valid once started."""
+        return self._tls.ca_file if self._tls is not None else None
 
     @property
     def port(self) -> int:
@@ -68,18 +105,45 @@ class EmulatorServer:
 
     @property
     def uri(self) -> str:
-        """The esdbclient connection URI of this node."""
-        return f"esdb://{self.config.host}:{self.port}?Tls=false"
+        """The connection URI without credentials: safe to print and log.
+
+        A secure node's URI carries `tlsCaFile` when the node knows the CA (dev
+        mode); esdbclient also needs `user:password@`, see `client_uri`.
+        """
+        host = client_host(self.config.host)
+        if not self.secure:
+            return f"esdb://{host}:{self.port}?Tls=false"
+        uri = f"esdb://{host}:{self.port}?Tls=true"
+        if self.ca_file is not None:
+            uri += f"&tlsCaFile={quote(str(self.ca_file), safe='/')}"
+        return uri
+
+    def client_uri(self, user: str = "admin") -> str:
+        """A URI esdbclient can use as it is: `uri`, with `user`'s credentials if secure."""
+        if not self.secure:
+            return self.uri
+        if user not in self._users:
+            raise KeyError(f"no user {user!r} on this node")
+        return self.uri.replace("esdb://", f"esdb://{user}:{self._users[user]}@", 1)
 
     async def start(self) -> None:
-        """Open the log, start the services and listen; raises OSError if the port is taken."""
+        """Check the bind policy and certificates, open the log, start the services, listen.
+
+        Raises InsecureBindError or TlsConfigError (both ValueError) before anything
+        is opened, and OSError if the port is taken.
+        """
+        check_bind_policy(self.config)
+        if self.config.tls is not None:
+            self._tls = load_tls(self.config.tls)
         await self.log.start()
+        interceptors = [BasicAuthInterceptor(self._users)] if self.secure else []
         server = grpc.aio.server(
+            interceptors=interceptors,
             options=[
                 ("grpc.max_receive_message_length", _MAX_RECEIVE_MESSAGE_LENGTH),
                 # Refuse to share a port with another process instead of splitting calls.
                 ("grpc.so_reuseport", 0),
-            ]
+            ],
         )
         streams_pb2_grpc.add_StreamsServicer_to_server(  # type: ignore[no-untyped-call]
             StreamsService(self.log, max_append_size=self.config.max_append_size), server
@@ -89,7 +153,11 @@ class EmulatorServer:
         persistent_pb2_grpc.add_PersistentSubscriptionsServicer_to_server(  # type: ignore[no-untyped-call]
             self._persistent, server
         )
-        port = server.add_insecure_port(f"{self.config.host}:{self.config.port}")
+        address = f"{self.config.host}:{self.config.port}"
+        if self._tls is not None:
+            port = server.add_secure_port(address, self._tls.server_credentials())
+        else:
+            port = server.add_insecure_port(address)
         if port == 0:
             raise OSError(f"cannot bind {self.config.host}:{self.config.port}")
         self._port = port
@@ -100,7 +168,7 @@ class EmulatorServer:
         gossip_pb2_grpc.add_GossipServicer_to_server(gossip, server)  # type: ignore[no-untyped-call]
         await server.start()
         self._server = server
-        _log.info("emulator.started", uri=self.uri, db=str(self.config.db_path))
+        _log.info("emulator.started", uri=self.uri, secure=self.secure, db=str(self.config.db_path))
 
     async def stop(self, grace: float = 1.0) -> None:
         """Stop serving (open calls get `grace` seconds), then close the log."""
@@ -119,6 +187,33 @@ class EmulatorServer:
             await self._server.wait_for_termination()
 
 
+def check_bind_policy(config: EmulatorConfig) -> None:
+    """Raise InsecureBindError for a non-loopback host without TLS or `insecure`."""
+    if config.tls is not None or config.insecure or is_loopback(config.host):
+        return
+    raise InsecureBindError(
+        f"refusing to bind {config.host}:{config.port} without TLS: a non-loopback address "
+        "would serve the event store unencrypted and without authentication. Either enable "
+        "TLS (--tls-cert PATH --tls-key PATH, or --dev for a self-signed development "
+        "certificate) or pass --insecure to accept an unencrypted, unauthenticated server."
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and loopback IP literals; names are not resolved."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def client_host(host: str) -> str:
+    """The host a local client dials: the bound one, or loopback for a wildcard bind."""
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host  # noqa: S104
+
+
 class ThreadedEmulator:
     """An `EmulatorServer` running on its own event loop in a background thread.
 
@@ -133,8 +228,8 @@ class ThreadedEmulator:
 
     @property
     def uri(self) -> str:
-        """The esdbclient connection URI of this node."""
-        return self.server.uri
+        """A URI esdbclient can use as it is (with admin's credentials if secure)."""
+        return self.server.client_uri()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
