@@ -43,6 +43,16 @@ _TRANSIENT_SQLITE = (
 )
 
 
+Prepared: TypeAlias = Sequence[Statement] | str
+"""An event's statements, or why it cannot be applied."""
+
+
+class _StatementFailed(Exception):  # noqa: N818  internal signal, never escapes apply()
+    def __init__(self, key: tuple[str, int], error: str) -> None:
+        super().__init__(error)
+        self.key, self.error = key, error
+
+
 class GapReader(Protocol):
     """Reads revisions `first`..`last` (inclusive) of a stream from the event store."""
 
@@ -103,9 +113,23 @@ class BatchApplier:
         and lets transient sqlite3 and event-store errors through (rolled back, nothing
         to ack: the caller retries the batch or reconnects).
         """
+        prepared = {_key(d.stored): self.prepare(d.stored) for d in deliveries}
+        while True:
+            try:
+                return self._attempt(conn, deliveries, prepared)
+            except _StatementFailed as failed:
+                # Rare: rather than a savepoint per event, run the batch again with this
+                # event known to fail (statements are deterministic, so it converges).
+                prepared[failed.key] = failed.error
+
+    def _attempt(
+        self,
+        conn: sqlite3.Connection,
+        deliveries: Sequence[Delivery],
+        prepared: dict[tuple[str, int], Prepared],
+    ) -> BatchOutcome:
         outcome = BatchOutcome()
         streams = _by_stream(deliveries, outcome)
-        prepared = {_key(d.stored): self.prepare(d.stored) for d in deliveries}
         conn.execute("BEGIN IMMEDIATE")
         try:
             if tracking.is_retired(conn):
@@ -121,7 +145,7 @@ class BatchApplier:
             raise
         return outcome
 
-    def prepare(self, stored: StoredEvent) -> Sequence[Statement] | str:
+    def prepare(self, stored: StoredEvent) -> Prepared:
         """Decode `stored` and compute its statements (pure); a string is the error."""
         try:
             return self.projection.apply(self.decode(stored))
@@ -141,7 +165,7 @@ class _Run:
         applier: BatchApplier,
         conn: sqlite3.Connection,
         outcome: BatchOutcome,
-        prepared: dict[tuple[str, int], Sequence[Statement] | str],
+        prepared: dict[tuple[str, int], Prepared],
     ) -> None:
         self.applier = applier
         self.conn = conn
@@ -166,7 +190,7 @@ class _Run:
             if blocked is not None:
                 self._fail(delivery, f"{_describe(stored, 'blocked behind')} {blocked}")
                 continue
-            blocked = self._apply(stored, self.prepared[_key(stored)])
+            blocked = self._apply(stored, self._prepared(stored))
             if blocked is not None:
                 self._fail(delivery, blocked)
                 continue
@@ -180,17 +204,26 @@ class _Run:
         if [e.revision for e in events] != expected:
             return f"{stream}@{first}..{last} cannot be read back from the stream (gap)"
         for stored in events:
-            error = self._apply(stored, self.applier.prepare(stored))
+            error = self._apply(stored, self._prepared(stored))
             if error is not None:
                 return error
             self.outcome.gap_events += 1
         return None
 
-    def _apply(self, stored: StoredEvent, statements: Sequence[Statement] | str) -> str | None:
-        """Run one event's statements and ledger row in a savepoint; the error, if any."""
+    def _prepared(self, stored: StoredEvent) -> Prepared:
+        key = _key(stored)
+        if key not in self.prepared:
+            self.prepared[key] = self.applier.prepare(stored)
+        return self.prepared[key]
+
+    def _apply(self, stored: StoredEvent, statements: Prepared) -> str | None:
+        """Run one event's statements and its ledger row; the error, if it is poison.
+
+        A statement failing for this event (a constraint, ...) raises _StatementFailed: the
+        whole batch is rolled back and run again with this event failing up front.
+        """
         if isinstance(statements, str):
             return _describe(stored, statements)
-        self.conn.execute("SAVEPOINT event")
         try:
             for sql, params in statements:
                 self.conn.execute(sql, params)
@@ -198,10 +231,8 @@ class _Run:
         except sqlite3.Error as e:
             if is_transient(e) or not self.conn.in_transaction:
                 raise  # not this event's fault (or SQLite dropped the transaction): whole batch
-            self.conn.execute("ROLLBACK TO event")
-            self.conn.execute("RELEASE event")
-            return _describe(stored, f"apply failed: {type(e).__name__}: {e}")
-        self.conn.execute("RELEASE event")
+            error = _describe(stored, f"apply failed: {type(e).__name__}: {e}")
+            raise _StatementFailed(_key(stored), error) from e
         self.outcome.applied += 1
         self.positions[stored.stream] = stored.revision
         if stored.commit_position is not None:
