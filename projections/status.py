@@ -133,8 +133,9 @@ def _read_model(location: ReadModelFile) -> tuple[dict[str, object], int]:
 def _table(rows: list[ProjectionStatus]) -> Table:
     table = Table(title="projections")
     headers = ("projection", "applied", "streams", "position", "lag events", "lag s")
-    for header in (*headers, "parked", "in flight", "consumers", "dups", "gap reads"):
-        table.add_column(header, justify="left" if header == "projection" else "right")
+    table.add_column(headers[0], no_wrap=True)
+    for header in (*headers[1:], "parked", "in flight", "consumers", "dups", "gap reads"):
+        table.add_column(header, justify="right")
     for r in rows:
         table.add_row(
             r.name,

@@ -55,7 +55,7 @@ def _all(log: OrderLog) -> list[StoredEvent]:
 
 
 @pytest.mark.parametrize("name", list(registry.PROJECTIONS))
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2])
 def test_duplicated_and_reordered_deliveries_apply_each_event_once(
     log: OrderLog, name: str, seed: int
 ) -> None:
