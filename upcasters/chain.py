@@ -34,20 +34,21 @@ def upcast(
     Raises UnknownEventVersion when no step knows (type, version), and UpcastError when
     a step cannot convert the data; never skips an event.
     """
-    if CURRENT_VERSIONS.get(event_type) == schema_version:
+    if _CURRENT.get(event_type) == schema_version:
         return event_type, data
+    steps = _PATHS.get((event_type, schema_version))
+    if steps is None:
+        raise UnknownEventVersion(event_type, schema_version, stream=stream, revision=revision)
     recorded = Recorded(stream, revision, recorded_at)
-    current_type, current = event_type, data
-    for step in path(event_type, schema_version, stream=stream, revision=revision):
+    for step in steps:
         try:
-            current = step.convert(current, recorded)
+            data = step.convert(data, recorded)
         except (ValueError, KeyError, TypeError) as e:
             detail = f"step {step.describe()} failed: {e}"
             raise UpcastError(
                 event_type, schema_version, stream=stream, revision=revision, detail=detail
             ) from e
-        current_type = step.target_type
-    return current_type, current
+    return steps[-1].target_type, data
 
 
 def path(
@@ -76,3 +77,4 @@ def _walk(source: SchemaKey) -> tuple[Step, ...]:
 
 _PATHS: dict[SchemaKey, tuple[Step, ...]] = {source: _walk(source) for source in STEPS}
 """Every registered (type, version) -> its steps, computed once at import."""
+_CURRENT: dict[str, int] = dict(CURRENT_VERSIONS)  # a plain dict: the lookup on every read

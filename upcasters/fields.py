@@ -1,17 +1,21 @@
 """Strict readers of legacy fields, shared by the steps.
 
 Every reader raises StepError naming the field; none guesses. Float money becomes integer
-cents through its shortest decimal text (`Decimal(str(x))`), rounded half to even, with a
-fixed decimal context, so the same stored bytes always give the same cents.
+cents through its shortest decimal text (`Decimal(repr(x))`, the text JavaScript wrote),
+never float arithmetic, rounded half to even in a fixed decimal context, so the same
+stored bytes always give the same cents.
+
+These run for every legacy event on every read path, so each checks the expected case
+first with exact type tests and builds its error message only when the check fails.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from datetime import UTC
 from decimal import ROUND_HALF_EVEN, Context, Decimal
-from typing import Any
+from typing import Any, cast
 
 from upcasters.errors import StepError
 from upcasters.step import Recorded
@@ -20,46 +24,43 @@ ORDER_STREAM_PREFIX = "order-"
 LEGACY_CURRENCY = "USD"
 """The legacy TypeScript service and our first versions priced everything in US dollars."""
 
-_MAX_CENTS = 10**15  # far above any order; keeps the decimal arithmetic exact (34 digits)
+_MAX_DOLLARS = 10**13  # far above any order; keeps the decimal arithmetic exact (34 digits)
 _CONTEXT = Context(prec=34, rounding=ROUND_HALF_EVEN)
-_HUNDRED = Decimal(100)
-_ONE = Decimal(1)
+_NUMBERS = (int, float)
 
 
 def order_id_of(recorded: Recorded) -> str:
     """The order id in the stream name `order-{order_id}`."""
     stream = recorded.stream
-    order_id = stream.removeprefix(ORDER_STREAM_PREFIX)
-    if order_id == stream or not order_id:
-        raise StepError(f"stream {stream!r} is not an order stream ({ORDER_STREAM_PREFIX}<id>)")
-    return order_id
+    if stream.startswith(ORDER_STREAM_PREFIX) and len(stream) > len(ORDER_STREAM_PREFIX):
+        return stream[len(ORDER_STREAM_PREFIX) :]
+    raise StepError(f"stream {stream!r} is not an order stream ({ORDER_STREAM_PREFIX}<id>)")
 
 
 def recorded_time(recorded: Recorded) -> str:
     """The recorded time as ISO 8601 UTC text (the form current events store)."""
     moment = recorded.recorded_at
-    if moment.utcoffset() is None:
-        raise StepError(f"recorded time {moment.isoformat()} has no timezone")
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:
+        if moment.utcoffset() is None:
+            raise StepError(f"recorded time {moment.isoformat()} has no timezone")
+        moment = moment.astimezone(UTC)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def cents(value: object, field: str) -> int:
     """A legacy float (or integer) amount of dollars as integer cents, half to even."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if type(value) not in _NUMBERS:  # an exact check: bool (an int subclass) is no amount
         raise StepError(f"{field} must be a number, not {value!r}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise StepError(f"{field} must be finite, not {value!r}")
-    scaled = _CONTEXT.multiply(Decimal(str(value)), _HUNDRED)
-    if scaled < 0:
-        raise StepError(f"{field} {value!r} is negative")
-    if scaled >= _MAX_CENTS:
-        raise StepError(f"{field} {value!r} is out of range for an amount")
-    return int(scaled.quantize(_ONE, rounding=ROUND_HALF_EVEN, context=_CONTEXT))
+    amount = cast(float, value)
+    if not 0 <= amount < _MAX_DOLLARS:  # NaN fails every comparison
+        raise StepError(_out_of_range(amount, field))
+    exact = Decimal(repr(amount)).scaleb(2, _CONTEXT)
+    return int(exact.to_integral_value(ROUND_HALF_EVEN, _CONTEXT))
 
 
 def whole_cents(value: object, field: str) -> int:
     """An amount already stored as integer cents (no float, no bool, not negative)."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    if type(value) is not int:
         raise StepError(f"{field} must be integer cents, not {value!r}")
     if value < 0:
         raise StepError(f"{field} {value} is negative")
@@ -69,7 +70,7 @@ def whole_cents(value: object, field: str) -> int:
 def text(data: Mapping[str, Any], field: str, *, at: str = "") -> str:
     """A required non-empty string field (`at` prefixes the field's name in errors)."""
     value = required(data, field, at=at)
-    if not isinstance(value, str) or not value:
+    if type(value) is not str or not value:
         raise StepError(f"{at}{field} must be a non-empty string, not {value!r}")
     return value
 
@@ -77,27 +78,35 @@ def text(data: Mapping[str, Any], field: str, *, at: str = "") -> str:
 def array(data: Mapping[str, Any], field: str) -> list[Any]:
     """A required JSON-array field."""
     value = required(data, field)
-    if not isinstance(value, list):
+    if type(value) is not list:
         raise StepError(f"{field} must be a JSON array, not {type(value).__name__}")
     return value
 
 
 def required(data: Mapping[str, Any], field: str, *, at: str = "") -> Any:
     """The value of a field that must be present."""
-    if field not in data:
-        raise StepError(f"missing field {at + field!r}")
-    return data[field]
+    try:
+        return data[field]
+    except KeyError:
+        raise StepError(f"missing field {at + field!r}") from None
 
 
-def exact_fields(data: Mapping[str, Any], allowed: Collection[str], what: str) -> None:
+def exact_fields(data: Mapping[str, Any], allowed: frozenset[str], what: str) -> None:
     """Refuse fields a step does not know: converting them away would lose data silently."""
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise StepError(f"{what} has unexpected field(s) {unknown}")
+    if not data.keys() <= allowed:
+        raise StepError(f"{what} has unexpected field(s) {sorted(data.keys() - allowed)}")
 
 
-def record(data: object, what: str) -> Mapping[str, Any]:
+def record(data: object, what: str) -> dict[str, Any]:
     """`data` as a JSON object, or a StepError naming `what` it should have been."""
-    if not isinstance(data, Mapping):
+    if type(data) is not dict:  # what json.loads gives for an object
         raise StepError(f"{what} must be a JSON object, not {type(data).__name__}")
-    return data
+    return cast(dict[str, Any], data)
+
+
+def _out_of_range(value: float, field: str) -> str:
+    if not math.isfinite(value):
+        return f"{field} must be finite, not {value!r}"
+    if value < 0:
+        return f"{field} {value!r} is negative"
+    return f"{field} {value!r} is out of range for an amount"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from upcasters.errors import StepError
 from upcasters.fields import (
     LEGACY_CURRENCY,
     array,
@@ -24,9 +25,9 @@ from upcasters.fields import (
 )
 from upcasters.step import Recorded, Step
 
-_TYPESCRIPT_FIELDS = ("customerId", "items", "totalAmount")
-_TYPESCRIPT_ITEM_FIELDS = ("productId", "quantity")
-_V2_FIELDS = ("order_id", "customer_id", "lines", "currency", "total")
+_TYPESCRIPT_FIELDS = frozenset(("customerId", "items", "totalAmount"))
+_TYPESCRIPT_ITEM_FIELDS = frozenset(("productId", "quantity"))
+_V2_FIELDS = frozenset(("order_id", "customer_id", "lines", "currency", "total"))
 
 
 def typescript_v1_to_v2(data: Mapping[str, Any], recorded: Recorded) -> dict[str, Any]:
@@ -55,11 +56,22 @@ STEPS = (
 
 
 def _line(item: object, index: int) -> dict[str, Any]:
+    if type(item) is dict and item.keys() == _TYPESCRIPT_ITEM_FIELDS:
+        sku = item["productId"]
+        if type(sku) is str and sku:
+            # the legacy service did not store prices: unknown, never invented
+            return {"sku": sku, "quantity": item["quantity"], "unit_price": None}
+    raise _not_an_item(item, index)
+
+
+def _not_an_item(item: object, index: int) -> StepError:
+    """The precise complaint about an item the fast check in `_line` refused."""
     what = f"items[{index}]"
-    fields = record(item, what)
-    exact_fields(fields, _TYPESCRIPT_ITEM_FIELDS, what)
-    return {
-        "sku": text(fields, "productId", at=f"{what}."),
-        "quantity": required(fields, "quantity", at=f"{what}."),
-        "unit_price": None,  # the legacy service did not store prices: never invent one
-    }
+    try:
+        fields = record(item, what)
+        exact_fields(fields, _TYPESCRIPT_ITEM_FIELDS, what)
+        text(fields, "productId", at=f"{what}.")
+        required(fields, "quantity", at=f"{what}.")
+    except StepError as e:
+        return e
+    return StepError(f"{what} is not an item: {item!r}")

@@ -25,8 +25,8 @@ from upcasters.fields import (
 )
 from upcasters.step import Recorded, Step
 
-_TYPESCRIPT_FIELDS = ("transactionId", "amount")
-_V1_FIELDS = ("order_id", "transaction_id", "amount_cents")
+_TYPESCRIPT_FIELDS = frozenset(("transactionId", "amount"))
+_V1_FIELDS = frozenset(("order_id", "transaction_id", "amount_cents"))
 
 
 def typescript_order_paid_v1_to_v2(data: Mapping[str, Any], recorded: Recorded) -> dict[str, Any]:

@@ -10,15 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 SchemaKey: TypeAlias = tuple[str, int]
 """A stored event type and its schema version."""
 
 
-@dataclass(frozen=True, slots=True)
-class Recorded:
-    """Where and when the event being upcast was recorded (what some steps need)."""
+class Recorded(NamedTuple):
+    """Where and when the event being upcast was recorded (what some steps need).
+
+    A named tuple, not a dataclass: one is built per upcast event, on every read path.
+    """
 
     stream: str
     revision: int
