@@ -249,7 +249,8 @@ def _place(command: PlaceOrder, state: Order) -> list[OrderEvent]:
         raise OrderAlreadyExists(
             command.order_id, state.status.value, "an order with this id exists"
         )
-    lines = tuple(OrderLine.model_validate(line.model_dump()) for line in command.lines)
+    # The command validated every line already; copy them as plain OrderLines.
+    lines = tuple(OrderLine.model_construct(**dict(line)) for line in command.lines)
     total = sum(line.quantity * line.unit_price for line in command.lines)
     placed = OrderPlaced(
         order_id=command.order_id,

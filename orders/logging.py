@@ -40,7 +40,7 @@ def configure_logging(
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=out),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=True,  # a filtered-out call then costs ~nothing
     )
 
 

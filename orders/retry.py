@@ -1,7 +1,7 @@
 """Bounded, jittered re-runs of a command attempt on conflicts and transient store errors.
 
-A conflict means someone else appended first: the attempt reloads and re-decides, so
-it is retried quickly (short full-jitter waits). A transient error (timeout, server
+A conflict means someone else appended first: the attempt reads the new events and
+re-decides, so it is retried quickly (short full-jitter waits). A transient error (timeout, server
 unavailable) backs off longer. Both are bounded by `RetryPolicy`; the last error is
 re-raised when the attempts run out.
 """
@@ -40,8 +40,24 @@ class Tally:
 
 
 def run_with_retries(attempt: Callable[[Tally], _T], policy: RetryPolicy) -> _T:
-    """Run `attempt` until it returns, re-running it as `policy` allows."""
+    """Run `attempt` until it returns, re-running it as `policy` allows.
+
+    The first attempt runs bare (most commands never conflict, and the retry machinery
+    costs more than the decision); after a retryable failure the next attempt follows at
+    once, and later ones wait as the policy says. Attempts are counted from the first.
+    """
     tally = Tally()
+    try:
+        return attempt(tally)
+    except _RETRYABLE as error:
+        _note(tally, error, 1)
+    return _retrying(policy, tally)(attempt, tally)
+
+
+_RETRYABLE = (ConcurrencyConflict, TransientStoreError)
+
+
+def _retrying(policy: RetryPolicy, tally: Tally) -> Retrying:
     conflict_wait = wait_random_exponential(
         multiplier=policy.conflict_wait_base, max=policy.conflict_wait_max
     )
@@ -56,25 +72,28 @@ def run_with_retries(attempt: Callable[[Tally], _T], policy: RetryPolicy) -> _T:
 
     def stop(state: RetryCallState) -> bool:
         limit = policy.conflict_attempts if is_conflict(state) else policy.transient_attempts
-        return state.attempt_number >= limit
+        return state.attempt_number + 1 >= limit  # + the bare first attempt
 
     def wait(state: RetryCallState) -> float:
         return conflict_wait(state) if is_conflict(state) else transient_wait(state)
 
     def before_sleep(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        if is_conflict(state):
-            tally.conflicts += 1
-            _log.info("order.conflict_retried", attempt=state.attempt_number, error=str(error))
-        else:
-            tally.transient_errors += 1
-            _log.info("order.transient_retried", attempt=state.attempt_number, error=str(error))
+        if state.outcome is not None:
+            _note(tally, state.outcome.exception(), state.attempt_number + 1)
 
-    retrying = Retrying(
-        retry=retry_if_exception_type((ConcurrencyConflict, TransientStoreError)),
+    return Retrying(
+        retry=retry_if_exception_type(_RETRYABLE),
         stop=stop,
         wait=wait,
         before_sleep=before_sleep,
         reraise=True,
     )
-    return retrying(attempt, tally)
+
+
+def _note(tally: Tally, error: BaseException | None, attempt: int) -> None:
+    if isinstance(error, ConcurrencyConflict):
+        tally.conflicts += 1
+        _log.info("order.conflict_retried", attempt=attempt, error=str(error))
+    else:
+        tally.transient_errors += 1
+        _log.info("order.transient_retried", attempt=attempt, error=str(error))

@@ -139,7 +139,7 @@ def execute(command: OrderCommand, **options: Unpack[CommandOptions]) -> Command
     }
     with structlog.contextvars.bound_contextvars(**bound):
         try:
-            loaded = _Loaded()
+            loaded = _Loaded(event_id(context.command_id, 0))
             return run_with_retries(
                 lambda tally: _attempt(command, context, store, tally, loaded), settings.retry
             )
@@ -158,8 +158,11 @@ def _run(
 
 @dataclass
 class _Loaded:
-    """The order's stream as read so far by one call: a retry reads only the new tail."""
+    """The order's stream as read so far by one call: a retry reads only the new tail.
 
+    `first_event_id` is the id the command's first event has (or would have)."""
+
+    first_event_id: UUID
     history: list[RecordedOrderEvent] = field(default_factory=list)
     state: Order = field(default_factory=initial_state)
 
@@ -184,7 +187,7 @@ def _attempt(
     loaded.catch_up(store, command.order_id)
     history, revision = loaded.history, loaded.revision
     structlog.contextvars.bind_contextvars(revision=revision)
-    earlier = _applied_by(context.command_id, history)
+    earlier = _applied_by(context.command_id, history, loaded.first_event_id)
     if earlier:
         ours = {event.event_id for event in earlier} <= tally.sent_event_ids
         return _found(command, context, earlier, history, tally, already_applied=not ours)
@@ -203,7 +206,8 @@ def _attempt(
     )
     first = appended.revision - len(events) + 1
     recorded = tuple(
-        _fresh(command, context, event, index, first + index) for index, event in enumerate(events)
+        _fresh(command, context, event, item.id, first + index)
+        for index, (event, item) in enumerate(zip(events, encoded, strict=True))
     )
     return _result(
         command,
@@ -216,15 +220,14 @@ def _attempt(
 
 
 def _applied_by(
-    command_id: UUID, history: Sequence[RecordedOrderEvent]
+    command_id: UUID, history: Sequence[RecordedOrderEvent], first: UUID
 ) -> list[RecordedOrderEvent]:
-    """The events an earlier run of this command appended (consecutive, ids 0, 1, ...)."""
-    first = event_id(command_id, 0)
+    """The events an earlier run of this command appended (consecutive ids from `first`)."""
     for start, recorded in enumerate(history):
         if recorded.event_id == first:
             found = []
             for index, candidate in enumerate(history[start:]):
-                if candidate.event_id != event_id(command_id, index):
+                if index and candidate.event_id != event_id(command_id, index):
                     break
                 found.append(candidate)
             return found
@@ -277,13 +280,13 @@ def _result(
 
 
 def _fresh(
-    command: OrderCommand, context: CommandContext, event: OrderEvent, index: int, revision: int
+    command: OrderCommand, context: CommandContext, event: OrderEvent, id_: UUID, revision: int
 ) -> RecordedOrderEvent:
     """The result's view of an event just appended (its recorded time is not known)."""
     return RecordedOrderEvent(
         event=event,
         metadata=metadata_of(event, context),
-        event_id=event_id(context.command_id, index),
+        event_id=id_,
         stream=stream_name(command.order_id),
         revision=revision,
         commit_position=None,
