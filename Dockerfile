@@ -24,4 +24,6 @@ VOLUME ["/data"]
 EXPOSE 2113
 
 ENTRYPOINT ["esdb-emulator"]
-CMD ["--db=/data/events.db", "--host=0.0.0.0", "--port=2113", "--advertise-host=localhost"]
+# --insecure: no TLS and no authentication, which a non-loopback bind must ask for
+# explicitly (development only; see esdb-emulator --help for --dev and --tls-cert).
+CMD ["--db=/data/events.db", "--host=0.0.0.0", "--insecure", "--port=2113", "--advertise-host=localhost"]
