@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any, cast
 
@@ -37,14 +37,14 @@ def order_id_of(recorded: Recorded) -> str:
     raise StepError(f"stream {stream!r} is not an order stream ({ORDER_STREAM_PREFIX}<id>)")
 
 
-def recorded_time(recorded: Recorded) -> str:
-    """The recorded time as ISO 8601 UTC text (the form current events store)."""
+def recorded_time(recorded: Recorded) -> datetime:
+    """The recorded time in UTC (a moment, not text: the model would only parse it back)."""
     moment = recorded.recorded_at
-    if moment.tzinfo is not UTC:
-        if moment.utcoffset() is None:
-            raise StepError(f"recorded time {moment.isoformat()} has no timezone")
-        moment = moment.astimezone(UTC)
-    return moment.isoformat().replace("+00:00", "Z")
+    if moment.tzinfo is UTC:
+        return moment
+    if moment.utcoffset() is None:
+        raise StepError(f"recorded time {moment.isoformat()} has no timezone")
+    return moment.astimezone(UTC)
 
 
 def cents(value: object, field: str) -> int:
