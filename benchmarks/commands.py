@@ -35,7 +35,7 @@ from esdb_emulator.launcher import EmulatorProcess
 from orders import place_order, record_payment
 from orders.store import EsdbStore
 
-LINES = [
+LINES: list[dict[str, Any]] = [
     {"sku": "sku-1", "quantity": 2, "unit_price": 1250},
     {"sku": "sku-2", "quantity": 1, "unit_price": 4999},
     {"sku": "sku-3", "quantity": 3, "unit_price": 300},

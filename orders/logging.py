@@ -1,7 +1,8 @@
 """structlog configuration: console lines in a terminal, JSON lines otherwise, on stderr.
 
 Context bound with `structlog.contextvars` (stream, revision, command_id, correlation_id)
-appears on every line; any `scheme://user:password@` in a value is masked.
+appears on every line; any `scheme://user:password@` in a value is masked. Loggers are
+cached on first use (a filtered-out call then costs nothing), so configure before logging.
 """
 
 from __future__ import annotations
