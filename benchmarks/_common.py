@@ -6,6 +6,7 @@
   whichever comes first; every benchmark loop must be bounded in both.
 - `percentile`, `median`: statistics over plain lists.
 - `format_table`: a fixed-width text table for the console.
+- `fsync_latency(directory)`: p50/p99 of write+fsync there, to publish with durable figures.
 
 Benchmarks only ever target 127.0.0.1.
 """
@@ -13,7 +14,9 @@ Benchmarks only ever target 127.0.0.1.
 from __future__ import annotations
 
 import json
+import os
 import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -81,3 +84,16 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
     rule = "  ".join("-" * width for width in widths)
     return "\n".join([line(headers), rule, *(line(row) for row in rows)])
+
+
+def fsync_latency(directory: str | os.PathLike[str], count: int = 50) -> tuple[float, float]:
+    """(p50, p99) seconds of a 256-byte write + fsync in `directory` (a temporary file)."""
+    latencies = []
+    with tempfile.TemporaryFile(dir=directory) as file:
+        for _ in range(count):
+            file.write(b"x" * 256)
+            file.flush()
+            started = time.perf_counter()
+            os.fsync(file.fileno())
+            latencies.append(time.perf_counter() - started)
+    return percentile(latencies, 50), percentile(latencies, 99)

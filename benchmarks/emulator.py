@@ -39,13 +39,18 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from _common import bench_event, bounded, format_table, median, percentile
+from _common import bench_event, bounded, format_table, fsync_latency, median, percentile
 from esdbclient import EventStoreDBClient, StreamState
 from standin_server import StandinProcess
 
 from esdb_emulator.launcher import EmulatorProcess
 
 BATCH = 100
+#: Key under which a measurement reports how many operations (appended or read events)
+#: it made the server do, warm-up included, for the server-CPU-per-operation figures.
+OPS = "ops"
+#: The CPU-per-operation metric recorded for each measurement that reports OPS.
+CPU_METRICS = {"single": "single_cpu_us", "batched": "batch_cpu_us", "reads": "read_cpu_us"}
 NO_STREAM = StreamState.NO_STREAM
 
 
@@ -104,7 +109,7 @@ def measure_single(uri: str, s: Settings) -> dict[str, float]:
         stream = f"bench-single-{uuid.uuid4().hex}"
         client.append_to_stream(stream, current_version=NO_STREAM, events=bench_event(0))
         version = 0
-        for _ in bounded(10_000, s.warmup_seconds):  # the first calls run slow
+        for _ in bounded(s.single_count, s.warmup_seconds):  # the first calls run slow
             client.append_to_stream(stream, current_version=version, events=bench_event(version))
             version += 1
         latencies: list[float] = []
@@ -120,6 +125,7 @@ def measure_single(uri: str, s: Settings) -> dict[str, float]:
         "single_rate": len(latencies) / elapsed,
         "single_p50_ms": percentile(latencies, 50) * 1000,
         "single_p99_ms": percentile(latencies, 99) * 1000,
+        OPS: 1 + version + len(latencies),
     }
 
 
@@ -144,7 +150,7 @@ def measure_batched(uri: str, s: Settings) -> dict[str, float]:
         elapsed = time.perf_counter() - started
     finally:
         client.close()
-    return {"batch_events_rate": done * BATCH / elapsed}
+    return {"batch_events_rate": done * BATCH / elapsed, OPS: (written + done) * BATCH}
 
 
 def measure_reads(uri: str, stream: str, s: Settings) -> dict[str, float]:
@@ -165,6 +171,7 @@ def measure_reads(uri: str, stream: str, s: Settings) -> dict[str, float]:
     return {
         "read_stream_rate": len(events) / stream_elapsed,
         "read_all_rate": all_count / all_elapsed,
+        OPS: len(events) + all_count,
     }
 
 
@@ -356,6 +363,22 @@ def report(s: Settings, emulator: Samples, standin: Samples) -> tuple[str, bool]
     return format_table(headers, table), all_pass
 
 
+def cpu_report(emulator: Samples, standin: Samples) -> str:
+    """Server CPU per operation (user + system, all threads, warm-up included)."""
+    labels = {
+        "single_cpu_us": "single-event append (per append)",
+        "batch_cpu_us": "batched append (per event)",
+        "read_cpu_us": "stream + $all reads (per event)",
+    }
+    table = []
+    for metric, label in labels.items():
+        if metric in emulator.values and metric in standin.values:
+            e, f = emulator.median(metric), standin.median(metric)
+            table.append([label, _fmt(e), _fmt(f), f"{e / f:.2f}" if f else "-"])
+    headers = ["server CPU, microseconds", "emulator", "stand-in", "ratio"]
+    return format_table(headers, table) if table else "(server CPU not available)"
+
+
 def _fmt(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:,.2f}"
 
@@ -371,16 +394,37 @@ def run(s: Settings, verbose: bool) -> tuple[Samples, Samples]:
         floor = stack.enter_context(StandinProcess(s.read_events))
         pool = WorkerPool(s.clients)
         stack.callback(pool.close)
+        p50, p99 = fsync_latency(tmp)
+        print(f"fsync on the db's disk: p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms", flush=True)
         read_stream = prepare_read_stream(emu.uri, s)
-        servers = [(emu.uri, emulator, read_stream), (floor.uri, standin, "bench-read")]
+        servers = [
+            (emu.uri, emu.pid, emulator, read_stream),
+            (floor.uri, floor.pid, standin, "bench-read"),
+        ]
         for r in range(s.rounds):
             order = servers if r % 2 == 0 else servers[::-1]
             for name, measure in _measurements(pool, s):
-                for uri, samples, stream in order:
+                for uri, pid, samples, stream in order:
                     with _timed(f"round {r + 1} {name} {uri}", verbose):
-                        for metric, value in measure(uri, stream).items():
-                            samples.add(metric, value)
+                        cpu_before = process_cpu_seconds(pid)
+                        figures = measure(uri, stream)
+                        cpu = process_cpu_seconds(pid) - cpu_before
+                    ops = figures.pop(OPS, 0)
+                    if ops and name in CPU_METRICS:
+                        samples.add(CPU_METRICS[name], cpu / ops * 1e6)
+                    for metric, value in figures.items():
+                        samples.add(metric, value)
     return emulator, standin
+
+
+def process_cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds the process has used so far (Linux /proc); 0.0 if
+    unknown. CPU per operation is much less sensitive to a noisy machine than rates."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _measurements(
@@ -429,6 +473,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name} per round: {samples.values}", file=sys.stderr)
     table, all_pass = report(settings, emulator, standin)
     print(table)
+    print()
+    print(cpu_report(emulator, standin))
+    print()
     print("all targets PASS" if all_pass else "some targets FAIL")
     return 1 if args.check and not all_pass else 0
 

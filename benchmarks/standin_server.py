@@ -163,6 +163,11 @@ class StandinProcess:
         """The esdbclient connection URI (valid once started)."""
         return f"esdb://127.0.0.1:{self.port}?Tls=false"
 
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs."""
+        return self._process.pid if self._process else None
+
     def start(self, timeout: float = 30.0) -> StandinProcess:
         """Start the child; returns once it is listening, else raises RuntimeError."""
         command = [sys.executable, str(Path(__file__).resolve()), "--port", "0"]
