@@ -315,10 +315,13 @@ class Group:
     def _dispatch(self) -> None:
         if not self._consumers or self._closed:
             return
+        buffered = len(self._buffer)
         now = time.monotonic()
         for queue in (self._retry, self._replay, self._buffer):
             if not self._push_from(queue, now):
-                return
+                break
+        if len(self._buffer) < buffered:
+            self._wake.set()  # room to read more, whoever made it
 
     def _push_from(self, queue: deque[Message], now: float) -> bool:
         """Push what the strategy lets through; False once nobody has room."""
@@ -381,12 +384,12 @@ class Group:
         if message.position is None:
             self._replay.append(message)
             return
-        index = len(self._retry)
-        for i, queued in enumerate(self._retry):
-            if queued.position is not None and message.position < queued.position:
-                index = i
-                break
-        self._retry.insert(index, message)
+        # Retries come mostly in position order: look for the place from the back.
+        retry = self._retry
+        index = len(retry)
+        while index > 0 and message.position < (retry[index - 1].position or 0):
+            index -= 1
+        retry.insert(index, message)
 
     def _park(self, message: Message, reason: str) -> None:
         self._parking.append((message, reason))

@@ -307,6 +307,22 @@ def test_replay_parked_with_stop_at_replays_only_the_events_parked_before_it(
     subscription.stop()
 
 
+def test_a_consumer_that_has_room_gets_more_than_a_buffer_full_without_acking(
+    client: EventStoreDBClient, stream_name: str
+) -> None:
+    # The group reads ahead at most history_buffer_size events; a consumer taking
+    # them must make it read on at once, not when a message timeout fires.
+    append(client, stream_name, events(700))
+    group = group_name()
+    client.create_subscription_to_stream(group, stream_name, message_timeout=60)
+    subscription = client.read_subscription_to_stream(
+        group, stream_name, event_buffer_size=1000, timeout=10
+    )
+    received = take(subscription, 700, ack=False)
+    assert [e.stream_position for e in received] == list(range(700))
+    subscription.stop()
+
+
 # -- strategies and consumers ----------------------------------------------------------
 
 
