@@ -32,6 +32,7 @@ from esdbclient.protos.Grpc import (
 from google.protobuf import empty_pb2
 
 from esdb_emulator.launcher import EmulatorProcess
+from esdb_emulator.server import EmulatorConfig, ThreadedEmulator
 from esdb_emulator.tls import DEV_CERT_FILE, DEV_KEY_FILE, DevCertificate, load_tls
 
 pytestmark = pytest.mark.emulator_only
@@ -379,6 +380,22 @@ def test_refuses_a_key_that_does_not_match_the_certificate(tmp_path: Path) -> No
     )
     assert result.returncode == 2
     assert f"{other_key} is not the private key of {one.ca_file}" in result.stderr
+
+
+def test_threaded_emulator_in_secure_mode(tmp_path: Path) -> None:
+    config = EmulatorConfig(None, port=0, tls=DevCertificate(tmp_path), users={"app": "pw-1"})
+    with ThreadedEmulator(config) as emulator:
+        assert emulator.server.uri.endswith(f"&tlsCaFile={tmp_path / DEV_CERT_FILE}")
+        assert "pw-1" not in emulator.server.uri
+        with pytest.raises(KeyError):
+            emulator.server.client_uri("admin")
+        es = EventStoreDBClient(emulator.server.client_uri("app"))
+        try:
+            name = stream()
+            es.append_to_stream(name, current_version=StreamState.NO_STREAM, events=new_events(1))
+            assert len(es.get_stream(name, timeout=DEADLINE)) == 1
+        finally:
+            es.close()
 
 
 # -- the dev certificate's life (no server) ----------------------------------------------
