@@ -14,6 +14,7 @@ import queue
 import random
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,8 @@ class WorkerConfig:
     event_buffer_size: int = 500
     max_ack_batch_size: int = 100
     max_ack_delay: float = 0.05
+    linger: float = 0.01
+    """Seconds to let a batch fill once its first event is in (a commit costs an fsync)."""
     park_after: int = 3
     """Nack `park` once a failing delivery's retry_count reaches this (else `retry`)."""
     backoff_initial: float = 0.1
@@ -133,7 +136,7 @@ class Worker:
         feed = _Feed(subscription)
         try:
             while not self.stopping:
-                events = feed.take(self.config.batch_size, timeout=0.25)
+                events = feed.take(self.config.batch_size, 0.25, self.config.linger)
                 if events:
                     self._handle(applier, subscription, [to_delivery(e) for e in events])
                     backoff.reset()
@@ -215,14 +218,16 @@ class _Feed:
         self._failed: BaseException | None = None
         threading.Thread(target=self._pump, name="subscription-feed", daemon=True).start()
 
-    def take(self, limit: int, timeout: float) -> list[RecordedEvent]:
-        """Up to `limit` events: waits up to `timeout` for the first, then takes what is
-        already there. Raises the subscription's failure once its events are taken."""
+    def take(self, limit: int, timeout: float, linger: float) -> list[RecordedEvent]:
+        """Up to `limit` events: waits up to `timeout` for the first, then up to `linger`
+        more seconds for the batch to fill (fewer, larger commits while events stream in).
+        Raises the subscription's failure once the events before it are taken."""
         if self._failed is not None:
             raise self._failed
         events: list[RecordedEvent] = []
         try:
             item = self._queue.get(timeout=timeout)
+            fill_by = time.monotonic() + linger
             while True:
                 if not isinstance(item, RecordedEvent):
                     self._failed = item
@@ -230,7 +235,7 @@ class _Feed:
                 events.append(item)
                 if len(events) >= limit:
                     break
-                item = self._queue.get_nowait()
+                item = self._queue.get(timeout=max(0.0, fill_by - time.monotonic()))
         except queue.Empty:
             pass
         if not events and self._failed is not None:
