@@ -41,7 +41,10 @@ class _Inbox:
             waiter.set_result(None)
 
     def deliver(self, message: Message) -> None:
-        self.put((message.resolved, message.retry_count, message.unresolved_link))
+        self._items.append((message.resolved, message.retry_count, message.unresolved_link))
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def drop(self) -> None:
         self.put(None)
@@ -107,10 +110,10 @@ async def _settle(group: Group, requests: AsyncIterator[persistent_pb2.ReadReq])
         async for request in requests:
             which = request.WhichOneof("content")
             if which == "ack":
-                group.ack(wire.ack_ids(list(request.ack.ids)))
+                group.ack(wire.ack_ids(request.ack.ids))
             elif which == "nack":
                 nack = request.nack
-                group.nack(nack.action, wire.ack_ids(list(nack.ids)), nack.reason)
+                group.nack(nack.action, wire.ack_ids(nack.ids), nack.reason)
     except asyncio.CancelledError:
         raise
     except Exception:  # noqa: BLE001 - like the server, a broken request stream just ends

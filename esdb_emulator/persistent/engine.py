@@ -149,10 +149,18 @@ class Group:
         """Acknowledge messages; ids that are not outstanding are ignored."""
         if self._closed:
             return
+        # The hottest loop of all (one pass per acked event): kept flat on purpose.
+        outstanding, consumers = self._outstanding, self._consumers
+        confirmed, finish = self._strategy.confirmed, self._progress.finish
         for ack_id in ack_ids:
-            message = self._take(ack_id)
-            if message is not None:
-                self._finish(message)
+            message = outstanding.pop(ack_id, None)
+            if message is None:
+                continue
+            consumer = consumers.get(message.consumer_id or "")
+            if consumer is not None and consumer.in_flight.pop(ack_id, None) is not None:
+                confirmed(consumer, message)
+            if message.position is not None:
+                finish(message)
         self._after_change()
 
     def nack(self, action: int, ack_ids: Iterable[str], reason: str) -> None:
@@ -278,7 +286,7 @@ class Group:
             return
         resolved = record.resolved
         message = Message(resolved, resolved.original.event_id, record.position)
-        message.entry = self._progress.track(record.position)
+        self._progress.track(message)
         message.unresolved_link = self.settings.resolve_links and (
             resolved.link is None and resolved.event.type == _LINK_TO
         )
@@ -369,8 +377,8 @@ class Group:
         return self._outstanding.get(message.ack_id) is message
 
     def _finish(self, message: Message) -> None:
-        if message.entry is not None:
-            self._progress.finish(message.entry)
+        if message.position is not None:  # replayed parked events are not tracked
+            self._progress.finish(message)
 
     def _retry_or_park(self, message: Message) -> None:
         limit = self.settings.max_retry_count

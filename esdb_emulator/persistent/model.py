@@ -11,17 +11,27 @@ import heapq
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from esdb_emulator.records import ResolvedEvent
 
 
+class Tracked(Protocol):
+    """A source position being tracked for checkpoints; done once its message is
+    acked, skipped or parked. `tail_position` / `tail_count` carry records the
+    filter rejected after it, which complete together with it."""
+
+    @property
+    def position(self) -> int | None: ...
+
+    done: bool
+    tail_position: int | None
+    tail_count: int
+
+
 @dataclass(eq=False, slots=True)
 class ProgressEntry:
-    """One tracked source position; done once its message is acked, skipped or parked.
-
-    `tail_position` / `tail_count` carry records the filter rejected after this one,
-    which complete together with it.
-    """
+    """A bare tracked position (messages track themselves; see `Tracked`)."""
 
     position: int
     done: bool = False
@@ -35,17 +45,20 @@ class Message:
 
     `position` orders retries and feeds checkpoints: the original record's stream
     revision (stream groups) or commit position (`$all` groups); None for a parked
-    event being replayed, which never moves the checkpoint.
+    event being replayed, which never moves the checkpoint. A message with a
+    position is its own checkpoint tracking entry (`Tracked`).
     """
 
     resolved: ResolvedEvent
     ack_id: str
     position: int | None
     retry_count: int = 0
-    entry: ProgressEntry | None = None
     consumer_id: str | None = None
     expires: float = 0.0
     unresolved_link: bool = False
+    done: bool = False
+    tail_position: int | None = None
+    tail_count: int = 0
 
 
 #: Called when a consumer is handed a message (read its retry count right away:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from esdb_emulator.persistent.model import ProgressEntry
+from esdb_emulator.persistent.model import Tracked
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,17 +34,15 @@ class Progress:
 
     def __init__(self, cadence: CheckpointCadence, done_through: int | None) -> None:
         self._cadence = cadence
-        self._entries: deque[ProgressEntry] = deque()
+        self._entries: deque[Tracked] = deque()
         self.done_through = done_through
         self.checkpointed = done_through
         self._finished_since_checkpoint = 0
         self._checkpointed_at: float | None = None
 
-    def track(self, position: int) -> ProgressEntry:
-        """Start tracking the message read at `position` (positions only increase)."""
-        entry = ProgressEntry(position)
+    def track(self, entry: Tracked) -> None:
+        """Start tracking `entry`, read after every entry tracked so far."""
         self._entries.append(entry)
-        return entry
 
     def pass_over(self, position: int) -> None:
         """A record at `position` was read and is not for this group (filtered out)."""
@@ -56,7 +54,7 @@ class Progress:
         last.tail_position = position
         last.tail_count += 1
 
-    def finish(self, entry: ProgressEntry) -> None:
+    def finish(self, entry: Tracked) -> None:
         """The message of `entry` is done with; advance past every finished entry."""
         entry.done = True
         entries = self._entries

@@ -9,6 +9,7 @@ record's position; `retry_count` says how often it was redelivered.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import grpc
@@ -113,7 +114,7 @@ def event_reply(
     return persistent_pb2.ReadResp(event=read_event)
 
 
-def ack_ids(ids: list[shared_pb2.UUID]) -> list[str]:
+def ack_ids(ids: Iterable[shared_pb2.UUID]) -> list[str]:
     """The ids of an ack or nack as lowercase UUID strings (either wire form)."""
     return [_uuid_text(wire) for wire in ids]
 

@@ -14,7 +14,7 @@ from esdb_emulator.persistent.config import (
     encode_checkpoint,
     encode_config,
 )
-from esdb_emulator.persistent.model import Consumer, Message
+from esdb_emulator.persistent.model import Consumer, Message, ProgressEntry
 from esdb_emulator.persistent.progress import CheckpointCadence, Progress
 from esdb_emulator.persistent.settings import (
     FilterSpec,
@@ -166,9 +166,17 @@ def test_unknown_strategy_name_is_a_key_error() -> None:
 # -- checkpoint progress ----------------------------------------------------------------
 
 
+def tracked(progress: Progress, position: int) -> ProgressEntry:
+    entry = ProgressEntry(position)
+    progress.track(entry)
+    return entry
+
+
 def test_checkpoint_never_passes_an_unfinished_message() -> None:
     progress = Progress(CheckpointCadence(min_count=1, max_count=1, after=None), None)
-    entries = [progress.track(position) for position in (10, 20, 30)]
+    entries = [ProgressEntry(position) for position in (10, 20, 30)]
+    for entry in entries:
+        progress.track(entry)
     progress.finish(entries[1])
     progress.finish(entries[2])
     assert progress.done_through is None
@@ -182,7 +190,8 @@ def test_filtered_records_complete_with_the_message_before_them() -> None:
     progress = Progress(CheckpointCadence(1, 100, None), 5)
     progress.pass_over(6)
     assert progress.done_through == 6
-    entry = progress.track(7)
+    entry = ProgressEntry(7)
+    progress.track(entry)
     progress.pass_over(8)
     progress.pass_over(9)
     assert progress.done_through == 6
@@ -193,16 +202,16 @@ def test_filtered_records_complete_with_the_message_before_them() -> None:
 def test_cadence_follows_min_count_max_count_and_checkpoint_after() -> None:
     progress = Progress(CheckpointCadence(min_count=3, max_count=5, after=2.0), None)
     for position in range(1, 4):
-        progress.finish(progress.track(position))
+        progress.finish(tracked(progress, position))
     assert progress.due(100.0, clock_tick=False) is None  # below max, not a tick
     assert progress.due(100.0, clock_tick=True) == 3  # min reached on a tick
     progress.checkpoint_taken(3, 100.0)
     for position in range(4, 7):
-        progress.finish(progress.track(position))
+        progress.finish(tracked(progress, position))
     assert progress.due(101.0, clock_tick=True) is None  # too soon after the last
     assert progress.due(102.5, clock_tick=True) == 6
     for position in range(7, 12):
-        progress.finish(progress.track(position))
+        progress.finish(tracked(progress, position))
     assert progress.due(102.6, clock_tick=False) == 11  # max count needs no tick
 
 
