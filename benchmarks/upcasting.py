@@ -19,8 +19,10 @@ corpus goes first alternates), each figure a rate:
 - apply in memory (CPU only): the projectors' `BatchApplier` for the four read models into
   in-memory SQLite, from events read beforehand.
 
-Prints median rates over the rounds and the median of the per-round legacy / current
-ratios (each round measures both corpora back to back). Target: >= 0.90 for aggregate load
+Each round runs every metric for both corpora in parts (slices of the orders or events,
+or one read model at a time), alternating which corpus goes first, so load from other
+processes falls on both alike. Prints median rates over the rounds and the median of the
+per-round legacy / current ratios. Target: >= 0.90 for aggregate load
 and projection rebuild. The CPU-only rows have no target: without I/O they show the
 chain's own cost at its most visible.
 """
@@ -105,52 +107,57 @@ def check_same_orders(legacy: Corpus, current: Corpus) -> None:
             raise SystemExit(f"order {order_id} differs between the corpora:\n{a}\n{b}")
 
 
-def load_rate(corpus: Corpus) -> float:
-    """Orders per second through get_order."""
+Work = tuple[int, float]
+"""(items done, seconds taken) by one part of a metric."""
+
+SLICES = 10
+PROJECTIONS = list(registry.PROJECTIONS.values())
+
+
+def load_part(corpus: Corpus, part: int, folder: Path) -> Work:
+    """get_order of one slice of the orders."""
+    order_ids = corpus.order_ids[part::SLICES]
     started = time.perf_counter()
-    for order_id in corpus.order_ids:
+    for order_id in order_ids:
         get_order(order_id, store=corpus.store)
-    return len(corpus.order_ids) / (time.perf_counter() - started)
+    return len(order_ids), time.perf_counter() - started
 
 
-def rebuild_rate(corpus: Corpus, folder: Path) -> float:
-    """Events per second rebuilding each read model from the corpus's server."""
-    events, seconds = 0, 0.0
-    for name, projection in registry.PROJECTIONS.items():
-        target = folder / f"{corpus.name}-{name}-{uuid.uuid4().hex[:8]}" / "model.db"
-        report = rebuild(corpus.uri, projection, target)
-        if report.failures or report.events != len(corpus.events):
-            raise SystemExit(f"rebuild of {name} on {corpus.name}: {report}")
-        events += report.events
-        seconds += report.seconds
-    return events / seconds
+def rebuild_part(corpus: Corpus, part: int, folder: Path) -> Work:
+    """A rebuild of one read model from the corpus's server into a new SQLite file."""
+    projection = PROJECTIONS[part]
+    target = folder / f"{corpus.name}-{projection.name}-{uuid.uuid4().hex[:8]}" / "model.db"
+    report = rebuild(corpus.uri, projection, target)
+    if report.failures or report.events != len(corpus.events):
+        raise SystemExit(f"rebuild of {projection.name} on {corpus.name}: {report}")
+    return report.events, report.seconds
 
 
-def decode_rate(corpus: Corpus) -> float:
-    """Events per second through codec.decode (no I/O)."""
+def decode_part(corpus: Corpus, part: int, folder: Path) -> Work:
+    """codec.decode of one slice of the events read beforehand (no I/O)."""
+    events = corpus.events[part::SLICES]
     started = time.perf_counter()
-    for stored in corpus.events:
+    for stored in events:
         codec.decode(stored)
-    return len(corpus.events) / (time.perf_counter() - started)
+    return len(events), time.perf_counter() - started
 
 
-def apply_rate(corpus: Corpus) -> float:
-    """Events per second applied in memory, over the four read models, batches of BATCH."""
-    elapsed = 0.0
+def apply_part(corpus: Corpus, part: int, folder: Path) -> Work:
+    """One read model's BatchApplier over every event, into in-memory SQLite."""
+    projection = PROJECTIONS[part]
+    conn = database.open_memory(projection)
+    applier = BatchApplier(projection, codec.decode, _NoGaps(), park_after=0)
+    deliveries = [Delivery(event, uuid.uuid4()) for event in corpus.events]
     applied = 0
-    for projection in registry.PROJECTIONS.values():
-        conn = database.open_memory(projection)
-        applier = BatchApplier(projection, codec.decode, _NoGaps(), park_after=0)
-        deliveries = [Delivery(event, uuid.uuid4()) for event in corpus.events]
-        started = time.perf_counter()
-        for first in range(0, len(deliveries), BATCH):
-            outcome = applier.apply(conn, deliveries[first : first + BATCH])
-            if outcome.failures:
-                raise SystemExit(f"{projection.name}: {outcome.failures[0].error}")
-            applied += outcome.applied
-        elapsed += time.perf_counter() - started
-        conn.close()
-    return applied / elapsed
+    started = time.perf_counter()
+    for first in range(0, len(deliveries), BATCH):
+        outcome = applier.apply(conn, deliveries[first : first + BATCH])
+        if outcome.failures:
+            raise SystemExit(f"{projection.name}: {outcome.failures[0].error}")
+        applied += outcome.applied
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return applied, elapsed
 
 
 class _NoGaps:
@@ -160,50 +167,63 @@ class _NoGaps:
         raise AssertionError(f"unexpected gap {stream}@{first}..{last}")
 
 
-Metric = tuple[str, bool, Callable[[Corpus], float]]
-"""(label, has a target, measure)."""
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """A rate measured in `parts` parts, run for both corpora side by side."""
+
+    label: str
+    targeted: bool
+    parts: int
+    run: Callable[[Corpus, int, Path], Work]
 
 
-def metrics(folder: Path) -> list[Metric]:
-    """What each round measures, in order."""
-    return [
-        ("aggregate load (orders/s)", True, load_rate),
-        ("projection rebuild, 4 models (events/s)", True, lambda c: rebuild_rate(c, folder)),
-        ("decode, CPU only (events/s)", False, decode_rate),
-        ("apply in memory, 4 models (events/s)", False, apply_rate),
-    ]
+METRICS = (
+    Metric("aggregate load (orders/s)", True, SLICES, load_part),
+    Metric("projection rebuild, 4 models (events/s)", True, len(PROJECTIONS), rebuild_part),
+    Metric("decode, CPU only (events/s)", False, SLICES, decode_part),
+    Metric("apply in memory, 4 models (events/s)", False, len(PROJECTIONS), apply_part),
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Figures:
-    """Median rates per corpus and the median of the per-round legacy / current ratios."""
+    """Median rates per corpus, and the median and range of the per-round ratios."""
 
     legacy: float
     current: float
     ratio: float
+    lowest: float
+    highest: float
 
 
 def measure(rounds: int, corpora: Sequence[Corpus], folder: Path) -> dict[str, Figures]:
-    """Per metric, `rounds` back-to-back pairs (which corpus goes first alternates).
+    """Per metric and round, both corpora part by part, alternating which goes first.
 
-    The ratio is taken per pair, so load from other processes, which varies over a run,
-    weighs on both sides of each ratio alike.
+    Interleaving the parts spreads load from other processes, which varies over a run,
+    over both corpora alike; the ratio is taken per round.
     """
-    legacy, current = corpora
-    rates: dict[str, dict[str, list[float]]] = {}
-    ratios: dict[str, list[float]] = {}
+    rates: dict[str, dict[str, list[float]]] = {m.label: {} for m in METRICS}
+    ratios: dict[str, list[float]] = {m.label: [] for m in METRICS}
     for number in range(rounds):
-        pair = (legacy, current) if number % 2 == 0 else (current, legacy)
-        for label, _, run in metrics(folder):
-            got = {corpus.name: run(corpus) for corpus in pair}
+        for metric in METRICS:
+            done = {corpus.name: [0, 0.0] for corpus in corpora}
+            for part in range(metric.parts):
+                pair = corpora if (number + part) % 2 == 0 else list(reversed(corpora))
+                for corpus in pair:
+                    items, seconds = metric.run(corpus, part, folder)
+                    done[corpus.name][0] += items
+                    done[corpus.name][1] += seconds
+            got = {name: items / seconds for name, (items, seconds) in done.items()}
             for name, rate in got.items():
-                rates.setdefault(label, {}).setdefault(name, []).append(rate)
-            ratios.setdefault(label, []).append(got["legacy"] / got["current"])
+                rates[metric.label].setdefault(name, []).append(rate)
+            ratios[metric.label].append(got["legacy"] / got["current"])
     return {
         label: Figures(
             legacy=statistics.median(rates[label]["legacy"]),
             current=statistics.median(rates[label]["current"]),
             ratio=statistics.median(ratios[label]),
+            lowest=min(ratios[label]),
+            highest=max(ratios[label]),
         )
         for label in ratios
     }
@@ -217,17 +237,21 @@ def report(figures: dict[str, Figures], corpora: Sequence[Corpus], rounds: int) 
         f" {len(legacy.events)} legacy / {len(current.events)} current events,"
         f" {rounds} rounds; Python {platform.python_version()}, {platform.machine()}"
     )
-    print("rates are medians over the rounds; legacy/current is the median of per-round ratios")
-    header = f"{'metric':<42} {'legacy':>9} {'current':>9} {'legacy/current':>15}  verdict"
+    print("rates: medians over the rounds; legacy/current: median (and range) of per-round ratios")
+    header = (
+        f"{'metric':<42} {'legacy':>9} {'current':>9} {'legacy/current':>15} {'range':>11}  verdict"
+    )
     print(header)
     print("-" * len(header))
     ok = True
-    for label, targeted, _ in metrics(Path()):
-        got = figures[label]
+    for metric in METRICS:
+        got = figures[metric.label]
         passed = got.ratio >= TARGET
-        verdict = f"{'PASS' if passed else 'BELOW'} (>= {TARGET:.2f})" if targeted else "-"
-        ok = ok and (passed or not targeted)
-        print(f"{label:<42} {got.legacy:>9,.0f} {got.current:>9,.0f} {got.ratio:>15.2f}  {verdict}")
+        verdict = f"{'PASS' if passed else 'BELOW'} (>= {TARGET:.2f})" if metric.targeted else "-"
+        ok = ok and (passed or not metric.targeted)
+        spread = f"{got.lowest:.2f}-{got.highest:.2f}"
+        figures_text = f"{got.legacy:>9,.0f} {got.current:>9,.0f} {got.ratio:>15.2f} {spread:>11}"
+        print(f"{metric.label:<42} {figures_text}  {verdict}")
     return ok
 
 
@@ -235,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0, or 1 with --check when a target is missed."""
     parser = argparse.ArgumentParser(description="upcasting cost: legacy vs current corpus")
     parser.add_argument("--orders", type=int, default=500, help="orders per corpus (default 500)")
-    parser.add_argument("--rounds", type=int, default=7, help="rounds (default 7)")
+    parser.add_argument("--rounds", type=int, default=9, help="rounds (default 9)")
     parser.add_argument("--seed", type=int, default=11, help="legacy corpus seed")
     parser.add_argument("--quick", action="store_true", help="a smoke run (30 orders, 1 round)")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
