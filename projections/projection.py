@@ -39,12 +39,13 @@ class Projection:
 
 def iso(moment: datetime) -> str:
     """A UTC moment as fixed-width ISO 8601 text (sorts lexicographically in time order)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is several times cheaper than strftime, and this runs for every event
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def day(moment: datetime) -> str:
     """The UTC calendar day of a moment, `YYYY-MM-DD`."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d")
+    return moment.astimezone(UTC).date().isoformat()
 
 
 def occurred(recorded: RecordedOrderEvent) -> datetime:

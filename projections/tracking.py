@@ -39,16 +39,20 @@ COUNTERS = ("events_applied", "duplicates_skipped", "gap_events_read", "events_f
 """Running totals kept in `tracking_meta` (never part of the read model's contents)."""
 
 _NO_REVISION = -1
+_IN_LIMIT = 500  # bound parameters per query (SQLite allows 32766)
 
 
 def last_revisions(conn: sqlite3.Connection, streams: Iterable[str]) -> dict[str, int]:
     """Per stream, the last revision applied (-1 when none); read inside the transaction."""
-    found: dict[str, int] = {}
-    for stream in streams:
-        row = conn.execute(
-            "SELECT revision FROM tracking_positions WHERE stream = ?", (stream,)
-        ).fetchone()
-        found[stream] = _NO_REVISION if row is None else int(row[0])
+    found = dict.fromkeys(streams, _NO_REVISION)
+    names = list(found)
+    for start in range(0, len(names), _IN_LIMIT):
+        chunk = names[start : start + _IN_LIMIT]
+        marks = ", ".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT stream, revision FROM tracking_positions WHERE stream IN ({marks})", chunk
+        )
+        found.update((str(stream), int(revision)) for stream, revision in rows)
     return found
 
 

@@ -50,12 +50,15 @@ class WorkerConfig:
     projection: Projection
     db_path: Path
     group: GroupSettings = field(default_factory=GroupSettings)
-    batch_size: int = 250
-    event_buffer_size: int = 500
-    max_ack_batch_size: int = 100
-    max_ack_delay: float = 0.05
-    linger: float = 0.01
-    """Seconds to let a batch fill once its first event is in (a commit costs an fsync)."""
+    batch_size: int = 500
+    event_buffer_size: int = 1000
+    """In-flight events the server may send before acks: acks only follow a COMMIT, so
+    the window must cover a batch being applied plus one arriving."""
+    max_ack_batch_size: int = 200
+    max_ack_delay: float = 0.02
+    linger: float = 0.0
+    """Seconds to sleep for a fuller batch when the first take is short. 0: batches grow
+    by themselves under load (events arrive while the previous batch commits)."""
     park_after: int = 3
     """Nack `park` once a failing delivery's retry_count reaches this (else `retry`)."""
     backoff_initial: float = 0.1
@@ -219,28 +222,34 @@ class _Feed:
         threading.Thread(target=self._pump, name="subscription-feed", daemon=True).start()
 
     def take(self, limit: int, timeout: float, linger: float) -> list[RecordedEvent]:
-        """Up to `limit` events: waits up to `timeout` for the first, then up to `linger`
-        more seconds for the batch to fill (fewer, larger commits while events stream in).
+        """Up to `limit` events: waits up to `timeout` for the first, takes what is there,
+        and if the batch is not full sleeps `linger` once and takes what arrived meanwhile
+        (fewer, larger commits; one wake-up per batch, not one per event).
         Raises the subscription's failure once the events before it are taken."""
         if self._failed is not None:
             raise self._failed
         events: list[RecordedEvent] = []
         try:
-            item = self._queue.get(timeout=timeout)
-            fill_by = time.monotonic() + linger
-            while True:
-                if not isinstance(item, RecordedEvent):
-                    self._failed = item
-                    break
-                events.append(item)
-                if len(events) >= limit:
-                    break
-                item = self._queue.get(timeout=max(0.0, fill_by - time.monotonic()))
-        except queue.Empty:
+            events.append(self._checked(self._queue.get(timeout=timeout)))
+            self._drain(events, limit)
+            if len(events) < limit and linger > 0:
+                time.sleep(linger)
+                self._drain(events, limit)
+        except (queue.Empty, _Failed):
             pass
         if not events and self._failed is not None:
             raise self._failed
         return events
+
+    def _drain(self, events: list[RecordedEvent], limit: int) -> None:
+        while len(events) < limit:
+            events.append(self._checked(self._queue.get_nowait()))
+
+    def _checked(self, item: RecordedEvent | BaseException) -> RecordedEvent:
+        if isinstance(item, RecordedEvent):
+            return item
+        self._failed = item
+        raise _Failed
 
     def _pump(self) -> None:
         try:
@@ -249,6 +258,10 @@ class _Feed:
             self._queue.put(SubscriptionEnded("the subscription stream ended"))
         except BaseException as e:  # noqa: BLE001  handed to the consuming thread, which decides
             self._queue.put(e)
+
+
+class _Failed(Exception):  # noqa: N818  internal signal, never escapes take()
+    """Internal: the feed met the subscription's failure while taking a batch."""
 
 
 class _Backoff:
