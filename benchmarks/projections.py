@@ -221,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         rounds = " ".join(f"{r:.0f}" for r in rates[name])
         ratio = medians[name] / medians["raw"]
         print(f"{label:<40} {medians[name]:>10.0f} {ratio:>8.2f}   {rounds}")
+    paired = statistics.median(w / r for w, r in zip(rates["worker"], rates["raw"], strict=True))
+    print(f"worker/raw paired by round (median): {paired:.2f}")
     ratio = medians["worker"] / medians["raw"]
     print(f"target worker/raw >= {TARGET}: {'met' if ratio >= TARGET else 'NOT met'} ({ratio:.2f})")
     return 0
