@@ -71,6 +71,7 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=_positive, default=250)
     parser.add_argument("--park-after", type=_positive, default=3, help="retries before parking")
     parser.add_argument("--message-timeout", type=float, default=30.0, help="seconds")
+    parser.add_argument("--group", default=None, help="subscription group (projection-NAME)")
     parser.set_defaults(run=_run_worker)
 
 
@@ -108,6 +109,7 @@ def _run_worker(args: argparse.Namespace) -> int:
         group=group,
         batch_size=args.batch_size,
         park_after=args.park_after,
+        subscription_group=args.group,
     )
     worker = Worker(config)
 
