@@ -51,6 +51,19 @@ BATCH = 100
 OPS = "ops"
 #: The CPU-per-operation metric recorded for each measurement that reports OPS.
 CPU_METRICS = {"single": "single_cpu_us", "batched": "batch_cpu_us", "reads": "read_cpu_us"}
+#: Deadlines (seconds) on every call, so that a stuck server ends the run with an error.
+APPEND_DEADLINE = 30
+READ_DEADLINE = 120.0
+#: The most appends one concurrent worker makes in one window (its loops are timed too).
+MAX_WORKER_APPENDS = 1_000_000
+READY = "ready"
+
+
+def connect(uri: str) -> EventStoreDBClient:
+    """A client whose appends carry a deadline (reads pass READ_DEADLINE themselves)."""
+    return EventStoreDBClient(f"{uri}&DefaultDeadline={APPEND_DEADLINE}")
+
+
 NO_STREAM = StreamState.NO_STREAM
 
 
@@ -104,7 +117,7 @@ def measure_single(uri: str, s: Settings) -> dict[str, float]:
     Events are built before the timed loop, so the figure is the call, not the payload.
     """
     events = [bench_event(i) for i in range(s.single_count)]
-    client = EventStoreDBClient(uri)
+    client = connect(uri)
     try:
         stream = f"bench-single-{uuid.uuid4().hex}"
         client.append_to_stream(stream, current_version=NO_STREAM, events=bench_event(0))
@@ -133,7 +146,7 @@ def measure_batched(uri: str, s: Settings) -> dict[str, float]:
     """Sequential 100-event `BatchAppend` calls with exact expected revisions
     (batches built before the timed loop)."""
     batches = [_batch(i) for i in range(s.batch_count)]
-    client = EventStoreDBClient(uri)
+    client = connect(uri)
     try:
         stream = f"bench-batch-{uuid.uuid4().hex}"
         client.append_to_stream(stream, current_version=NO_STREAM, events=_batch(0))
@@ -155,13 +168,13 @@ def measure_batched(uri: str, s: Settings) -> dict[str, float]:
 
 def measure_reads(uri: str, stream: str, s: Settings) -> dict[str, float]:
     """One full read of the prepared stream, then of `$all` (limit = the same count)."""
-    client = EventStoreDBClient(uri)
+    client = connect(uri)
     try:
         started = time.perf_counter()
-        events = client.get_stream(stream)
+        events = client.get_stream(stream, timeout=READ_DEADLINE)
         stream_elapsed = time.perf_counter() - started
         started = time.perf_counter()
-        all_count = sum(1 for _ in client.read_all(limit=s.read_events))
+        all_count = sum(1 for _ in client.read_all(limit=s.read_events, timeout=READ_DEADLINE))
         all_elapsed = time.perf_counter() - started
     finally:
         client.close()
@@ -178,7 +191,7 @@ def measure_reads(uri: str, stream: str, s: Settings) -> dict[str, float]:
 def prepare_read_stream(uri: str, s: Settings) -> str:
     """Write the stream the read rows read back; on the emulator it must come first in
     `$all` (after the server's own `$`-typed events, which the default filter drops)."""
-    client = EventStoreDBClient(uri)
+    client = connect(uri)
     stream = f"bench-read-{uuid.uuid4().hex}"
     try:
         version: int | StreamState = StreamState.NO_STREAM
@@ -199,7 +212,9 @@ def _batch(i: int) -> list[Any]:
 
 def _append_worker(tasks: mp.Queue[Any], results: mp.Queue[Any]) -> None:
     """Worker loop: for each task, append single events to its own stream for the
-    task's wall-clock window and report (appends completed in the window, was late)."""
+    task's wall-clock window and report (appends completed in the window, was late).
+    Reports READY first, once its imports are done."""
+    results.put(READY)
     while (task := tasks.get()) is not None:
         uri, start_at, seconds = task
         try:
@@ -209,17 +224,18 @@ def _append_worker(tasks: mp.Queue[Any], results: mp.Queue[Any]) -> None:
 
 
 def _appends_in_window(uri: str, start_at: float, seconds: float) -> tuple[int, bool]:
-    client = EventStoreDBClient(uri)
+    client = connect(uri)
     try:
         stream = f"bench-conc-{uuid.uuid4().hex}"
         client.append_to_stream(stream, current_version=NO_STREAM, events=bench_event(0))
         late = time.time() > start_at
         version = 0
-        while time.time() < start_at:  # warm up until the shared window opens
+        # Warm up until the shared window opens.
+        for _ in bounded(MAX_WORKER_APPENDS, start_at - time.time()):
             client.append_to_stream(stream, current_version=version, events=bench_event(version))
             version += 1
         end, count = start_at + seconds, 0
-        while time.time() < end:
+        for _ in bounded(MAX_WORKER_APPENDS, end - time.time()):
             client.append_to_stream(stream, current_version=version, events=bench_event(version))
             version += 1
             if time.time() <= end:
@@ -242,6 +258,11 @@ class WorkerPool:
         ]
         for process in self._processes:
             process.start()
+        # Spawning imports grpc and esdbclient in every worker: let that finish before
+        # anything is measured.
+        for _ in self._processes:
+            if self._next_result(deadline=time.time() + 120) != READY:
+                raise RuntimeError("a concurrent worker did not start cleanly")
 
     def total_rate(self, uri: str, clients: int, seconds: float) -> float:
         """Appends/s summed over `clients` concurrent workers in one shared window."""
