@@ -1,4 +1,5 @@
-"""The `projections` console command: run workers, rebuild, show status, verify.
+"""The `projections` console command: run workers, rebuild, show status, verify, and
+list or replay what a projection's group parked.
 
 Exit codes: 0 done, 1 a check failed (verify found differences, rebuild left events
 unapplied), 2 bad usage, 3 event store unreachable.
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rebuild(sub.add_parser("rebuild", help="rebuild a read model and swap it in"))
     _add_status(sub.add_parser("status", help="position, lag, parked and consumers"))
     _add_verify(sub.add_parser("verify", help="compare a read model with a fold of the log"))
+    _add_parked(sub.add_parser("parked", help="list the events a projection's group parked"))
+    _add_replay(sub.add_parser("replay-parked", help="send parked events back to the workers"))
     listing = sub.add_parser("list", help="the projections and their descriptions")
     listing.set_defaults(run=_run_list)
     return parser
@@ -92,6 +95,24 @@ def _add_verify(parser: argparse.ArgumentParser) -> None:
     _add_name_and_db(parser)
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(run=_run_verify)
+
+
+def _add_parked(parser: argparse.ArgumentParser) -> None:
+    _add_name_and_group(parser)
+    parser.add_argument("--limit", type=_positive, default=100, help="at most N (default 100)")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(run=_run_parked)
+
+
+def _add_replay(parser: argparse.ArgumentParser) -> None:
+    _add_name_and_group(parser)
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(run=_run_replay_parked)
+
+
+def _add_name_and_group(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help=f"one of: {', '.join(registry.PROJECTIONS)}")
+    parser.add_argument("--group", default=None, help="subscription group (projection-NAME)")
 
 
 def _add_name_and_db(parser: argparse.ArgumentParser) -> None:
@@ -138,6 +159,18 @@ def _run_verify(args: argparse.Namespace) -> int:
     from projections.status import verify_command  # noqa: PLC0415  keeps `run` start-up lean
 
     return verify_command(args)
+
+
+def _run_parked(args: argparse.Namespace) -> int:
+    from projections.parked import parked_command  # noqa: PLC0415  keeps `run` start-up lean
+
+    return parked_command(args)
+
+
+def _run_replay_parked(args: argparse.Namespace) -> int:
+    from projections.parked import replay_parked_command  # noqa: PLC0415  keeps `run` lean
+
+    return replay_parked_command(args)
 
 
 def _run_list(args: argparse.Namespace) -> int:

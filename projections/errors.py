@@ -5,7 +5,8 @@ ProjectionError
 ├── ReadModelMissing                   the read model's file does not exist yet
 ├── WrongReadModel                     the file belongs to another projection
 ├── GenerationRetired                  a rebuild swapped another generation in: reopen
-└── RebuildInProgress                  another rebuild of the same read model is running
+├── RebuildInProgress                  another rebuild of the same read model is running
+└── GroupMissing                       the subscription group does not exist on the server
 """
 
 from __future__ import annotations
@@ -40,3 +41,7 @@ class GenerationRetired(ProjectionError):  # noqa: N818  a state, not a failure
 
 class RebuildInProgress(ProjectionError):  # noqa: N818  a state, not a failure
     """Another rebuild of this read model holds its lock."""
+
+
+class GroupMissing(ProjectionError):  # noqa: N818  the name says what is missing
+    """The projection's subscription group does not exist on the server."""

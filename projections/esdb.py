@@ -1,4 +1,5 @@
-"""The read side's esdbclient adapter: order events from the log, and subscription groups.
+"""The read side's esdbclient adapter: order events from the log, subscription groups and
+what they parked.
 
 Order events are selected from `$all` by stream name (`order-` prefix, as a regex): this
 works on any EventStoreDB without system projections and on the embedded server, where
@@ -8,6 +9,7 @@ works on any EventStoreDB without system projections and on the embedded server,
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +47,21 @@ class GroupSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ParkedLink:
+    """One link of a group's parked stream: where it sits, the event it points to, and why.
+
+    `target` is None when the link no longer resolves (its event was deleted); `points_to`
+    is the link's own text, `revision@stream`.
+    """
+
+    position: int
+    target: StoredEvent | None
+    points_to: str
+    reason: str | None
+    parked_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class GroupInfo:
     """What the server says about a group (None fields: the server did not tell)."""
 
@@ -59,6 +76,11 @@ class GroupInfo:
 def group_name(projection: str) -> str:
     """The subscription group of a projection: `projection-<name>`."""
     return f"projection-{projection}"
+
+
+def parked_stream(group: str) -> str:
+    """The stream where the server parks the events of the `$all` group `group` (links)."""
+    return f"$persistentsubscription-$all::{group}-parked"
 
 
 def to_stored(recorded: RecordedEvent) -> StoredEvent:
@@ -115,6 +137,21 @@ def group_info(client: EventStoreDBClient, group: str) -> GroupInfo | None:
         last_checkpoint=info.last_checkpointed_event_position,
         last_known=info.last_known_event_position,
     )
+
+
+def parked_links(client: EventStoreDBClient, group: str, limit: int) -> list[ParkedLink]:
+    """The first `limit` links still parked by `group` (replayed ones are truncated away),
+    resolved to the events they point to; [] when nothing was ever parked."""
+    try:
+        links = client.get_stream(parked_stream(group), resolve_links=True, limit=limit)
+    except NotFound:
+        return []
+    return [_parked_link(recorded) for recorded in links]
+
+
+def replay_parked(client: EventStoreDBClient, group: str) -> None:
+    """Ask the server to redeliver everything `group` parked, ahead of new events."""
+    client.replay_parked_events(group)
 
 
 class OrderLog:
@@ -181,6 +218,33 @@ class OrderLog:
             limit=limit,
         )
         return [to_stored(e) for e in events]
+
+
+def _parked_link(recorded: RecordedEvent) -> ParkedLink:
+    link = recorded.link
+    if link is None:  # the link did not resolve: esdbclient gives the link itself
+        return ParkedLink(recorded.stream_position, None, _text(recorded.data), None, None)
+    about = _json_object(link.metadata)
+    reason, added = about.get("reason"), about.get("added")
+    return ParkedLink(
+        position=link.stream_position,
+        target=to_stored(recorded),
+        points_to=_text(link.data),
+        reason=reason.strip() if isinstance(reason, str) else None,
+        parked_at=added if isinstance(added, str) else None,
+    )
+
+
+def _json_object(raw: bytes) -> dict[str, object]:
+    try:
+        value = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
 
 
 def _yielded(event: StoredEvent, position: int | None, seen: set[UUID], strict: bool) -> bool:
