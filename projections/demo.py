@@ -29,6 +29,7 @@ from projections.orders_commands import table
 from projections.status import ProjectionStatus, collect
 from projections.workload import START, run_orders
 from upcasters.legacy_seed import legacy_orders, write_legacy
+from upcasters.schema_check import check
 
 CATCH_UP_DEADLINE_S = 60.0
 
@@ -50,12 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             total = _write_orders(node.uri, args.orders, args.legacy, args.seed, console)
             caught_up = _wait_caught_up(node.uri, read_models, total, console)
             _show(console, node.uri, read_models, args.orders)
+            schemas_ok = _check_schemas(console, node.uri)
         finally:
             codes = stop_fleet(workers)
     console.rule(
         f"done in {time.monotonic() - started:.1f}s; workers exited with {sorted(set(codes))}"
     )
-    return 0 if caught_up and not any(codes) else 1
+    return 0 if caught_up and schemas_ok and not any(codes) else 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -133,6 +135,28 @@ def _show(console: Console, uri: str, read_models: Path, count: int) -> None:
     )
     changes = queries.address_changes_before_shipping(models)
     console.print(table("address changes before shipping", [asdict(changes)]))
+
+
+def _check_schemas(console: Console, uri: str) -> bool:
+    """`orders schema check` over the demo's data: every stored version must decode."""
+    store = EsdbStore(uri)
+    try:
+        report = check(store.scan())
+    finally:
+        store.close()
+    rows: list[dict[str, object]] = [
+        {
+            "stored type": row.stored_type,
+            "version": row.version,
+            "events": row.count,
+            "decoded": row.decoded,
+            "becomes": row.becomes,
+        }
+        for row in report.sorted_rows()
+    ]
+    verdict = "every event decodes" if report.ok else f"{report.failed} do not decode"
+    console.print(table(f"schema check: {report.events} order events, {verdict}", rows))
+    return report.ok
 
 
 _CUSTOMER = ("customer_id", "currency", "orders_placed", "orders_cancelled", "lifetime_value")

@@ -42,6 +42,8 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         "orders by status",
         "average order value before",
         "address changes before shipping",
+        "schema check:",
     ):
         assert title in done.stdout
     assert "workers exited with [0]" in done.stdout
+    assert "every event decodes" in done.stdout
