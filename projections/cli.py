@@ -8,6 +8,7 @@ unapplied), 2 bad usage, 3 event store unreachable.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `projections` with `argv`; returns the exit code."""
     args = build_parser().parse_args(argv)
-    configure_logging(level=args.log_level or ("info" if args.command == "run" else None))
+    configure_logging(level=args.log_level or _default_level(args.command))
     try:
         return int(args.run(args))
     except UnknownProjection as e:
@@ -50,7 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Maintain the SQLite read models from EventStoreDB (ESDB_URI).",
     )
     parser.add_argument("--uri", default=Settings.from_env().esdb_uri, help="esdb:// URI")
-    parser.add_argument("--log-level", default=None, help="debug, info, warning (default)")
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        help="debug, info, warning (default: ORDERS_LOG_LEVEL, else info for run, warning)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(sub.add_parser("run", help="run a worker for one projection until SIGTERM"))
     _add_rebuild(sub.add_parser("rebuild", help="rebuild a read model and swap it in"))
@@ -177,6 +182,11 @@ def _run_list(args: argparse.Namespace) -> int:
     for projection in registry.PROJECTIONS.values():
         sys.stdout.write(f"{projection.name:<16} {projection.description}\n")
     return EXIT_OK
+
+
+def _default_level(command: str) -> str | None:
+    """Workers log at info unless ORDERS_LOG_LEVEL says otherwise; the rest at warning."""
+    return "info" if command == "run" and not os.environ.get("ORDERS_LOG_LEVEL") else None
 
 
 def _positive(text: str) -> int:

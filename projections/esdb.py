@@ -62,6 +62,16 @@ class ParkedLink:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsumerInfo:
+    """One connected consumer of a group: its connection name (esdbclient's
+    `ConnectionName` URI option), messages in flight to it, and items pushed so far."""
+
+    name: str
+    in_flight: int
+    total_items: int
+
+
+@dataclass(frozen=True, slots=True)
 class GroupInfo:
     """What the server says about a group (None fields: the server did not tell)."""
 
@@ -129,11 +139,12 @@ def group_info(client: EventStoreDBClient, group: str) -> GroupInfo | None:
         info = client.get_subscription_info(group)
     except NotFound:
         return None
+    consumers = group_connections(client, group)
     return GroupInfo(
         status=info.status,
         parked=info.parked_message_count,
         in_flight=info.total_in_flight_messages,
-        connections=_connection_count(client, group),
+        connections=None if consumers is None else len(consumers),
         last_checkpoint=info.last_checkpointed_event_position,
         last_known=info.last_known_event_position,
     )
@@ -256,9 +267,10 @@ def _yielded(event: StoredEvent, position: int | None, seen: set[UUID], strict: 
     return strict or event.id in seen
 
 
-def _connection_count(client: EventStoreDBClient, group: str) -> int | None:
-    """Connected consumers: the server sends them, but esdbclient's SubscriptionInfo drops
-    `connections`, so ask the same GetInfo call through its stub (None if that fails)."""
+def group_connections(client: EventStoreDBClient, group: str) -> list[ConsumerInfo] | None:
+    """The group's connected consumers (None if that cannot be asked). The server sends
+    them, but esdbclient's SubscriptionInfo drops `connections`, so ask the same GetInfo
+    call through its stub."""
     service = client.persistent_subscriptions
     with contextlib.suppress(Exception):
         request = service._construct_get_info_req(group, None)
@@ -268,5 +280,8 @@ def _connection_count(client: EventStoreDBClient, group: str) -> int | None:
             metadata=service._metadata(client._call_metadata, requires_leader=True),
             credentials=client._call_credentials,
         )
-        return len(response.subscription_info.connections)
+        return [
+            ConsumerInfo(c.connection_name, c.in_flight_messages, c.total_items)
+            for c in response.subscription_info.connections
+        ]
     return None
