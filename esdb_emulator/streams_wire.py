@@ -11,6 +11,7 @@ UNKNOWN "Exception was thrown by handler. <Type>: <reason>".
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -38,6 +39,10 @@ _JSON = "application/json"
 _OCTET_STREAM = "application/octet-stream"
 _REQUIRED_METADATA = ("type", "content-type")
 _DOTNET_EXPECTED = {"any": -2, "no_stream": -1, "stream_exists": -4}
+#: A UUID already in the form `str(uuid.UUID(...))` gives (what esdbclient sends):
+#: such an id is used as is, skipping a parse and a reformat per event.
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
 
 # -- errors ----------------------------------------------------------------------
@@ -274,13 +279,18 @@ def _revision(value: int) -> int:
 
 def event_id(dto: shared_pb2.UUID) -> str:
     """The canonical lowercase form of a wire UUID (string or structured)."""
+    text = dto.string  # "" unless the `string` case is set
+    if _CANONICAL_UUID.fullmatch(text) is not None:
+        if text == _NIL_UUID:
+            raise _empty_event_id()
+        return text
     which = dto.WhichOneof("value")
     if which == "string":
         try:
-            parsed = uuid.UUID(dto.string)
+            parsed = uuid.UUID(text)
         except ValueError:
             raise handler_exception(
-                "FormatException", f"Unrecognized Guid format: {dto.string!r}"
+                "FormatException", f"Unrecognized Guid format: {text!r}"
             ) from None
     elif which == "structured":
         high = dto.structured.most_significant_bits & 0xFFFF_FFFF_FFFF_FFFF
@@ -289,10 +299,12 @@ def event_id(dto: shared_pb2.UUID) -> str:
     else:
         raise handler_exception("ArgumentException", "the event id is missing")
     if parsed.int == 0:
-        raise handler_exception(
-            "ArgumentException", "Empty eventId provided. (Parameter 'eventId')"
-        )
+        raise _empty_event_id()
     return str(parsed)
+
+
+def _empty_event_id() -> WireError:
+    return handler_exception("ArgumentException", "Empty eventId provided. (Parameter 'eventId')")
 
 
 def proposed_event(
@@ -303,19 +315,21 @@ def proposed_event(
     As on the server, the stored content type is JSON exactly when the client said
     `application/json`, and `application/octet-stream` otherwise.
     """
-    for name in _REQUIRED_METADATA:
-        if name not in message.metadata:
-            raise missing_metadata(name)
-    event_type = message.metadata["type"]
+    metadata = message.metadata
+    event_type = metadata.get("type")
+    if event_type is None:
+        raise missing_metadata("type")
+    content_type = metadata.get("content-type")
+    if content_type is None:
+        raise missing_metadata("content-type")
     if not event_type:
         raise handler_exception(
             "ArgumentException", "Empty eventType provided. (Parameter 'eventType')"
         )
-    content_type = _JSON if message.metadata["content-type"] == _JSON else _OCTET_STREAM
     return ProposedEvent(
         event_id=event_id(message.id),
         type=event_type,
-        content_type=content_type,
+        content_type=_JSON if content_type == _JSON else _OCTET_STREAM,
         metadata=message.custom_metadata,
         data=message.data,
     )
@@ -324,7 +338,10 @@ def proposed_event(
 def size_on_disk(event: ProposedEvent) -> int:
     """The bytes an event counts against the maximum append size (`Event.SizeOnDisk`):
     data, metadata and the event type as UTF-16."""
-    return len(event.data) + len(event.metadata) + len(event.type.encode("utf-16-le"))
+    event_type = event.type
+    # Every ASCII (indeed every BMP) character is one UTF-16 code unit.
+    type_size = 2 * len(event_type) if event_type.isascii() else len(event_type.encode("utf-16-le"))
+    return len(event.data) + len(event.metadata) + type_size
 
 
 # -- replies ---------------------------------------------------------------------
