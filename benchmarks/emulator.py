@@ -12,7 +12,9 @@ The stand-in's figure is the floor the client, gRPC and the transport allow; the
 emulator / stand-in shows what the emulator's own work costs. Rounds alternate which
 server goes first, and the table shows the median over rounds. Concurrent clients run
 in separate processes (each with its own client and stream), so the figure measures the
-server rather than the client's GIL.
+server rather than the client's GIL. Beside the one-client batched row, the same batches
+from BATCH_CLIENTS concurrent processes: esdbclient alone spends 2-3 ms of CPU building
+and sending a 100-event batch, so one sequential client is bounded by the client itself.
 
 Targets (2 cores): single-event appends >= 0.7 x stand-in; 100-event batches >= 30,000
 events/s; 16 clients >= 1.5 x one client; reads >= 0.7 x stand-in. Exit status is 0
@@ -56,6 +58,8 @@ APPEND_DEADLINE = 30
 READ_DEADLINE = 120.0
 #: The most appends one concurrent worker makes in one window (its loops are timed too).
 MAX_WORKER_APPENDS = 1_000_000
+#: Concurrent client processes of the "batched append, N clients" row.
+BATCH_CLIENTS = 4
 READY = "ready"
 
 
@@ -211,14 +215,16 @@ def _batch(i: int) -> list[Any]:
 
 
 def _append_worker(tasks: mp.Queue[Any], results: mp.Queue[Any]) -> None:
-    """Worker loop: for each task, append single events to its own stream for the
-    task's wall-clock window and report (appends completed in the window, was late).
+    """Worker loop: for each task, append single events (or, if the task says
+    `batched`, 100-event batches) to its own stream for the task's wall-clock window
+    and report (events appended in the window, was late).
     Reports READY first, once its imports are done."""
     results.put(READY)
     while (task := tasks.get()) is not None:
-        uri, start_at, seconds = task
+        uri, start_at, seconds, batched = task
+        work = _batches_in_window if batched else _appends_in_window
         try:
-            results.put(_appends_in_window(uri, start_at, seconds))
+            results.put(work(uri, start_at, seconds))
         except Exception as error:  # noqa: BLE001 - reported to the parent, which raises
             results.put(error)
 
@@ -245,6 +251,32 @@ def _appends_in_window(uri: str, start_at: float, seconds: float) -> tuple[int, 
         client.close()
 
 
+def _batches_in_window(uri: str, start_at: float, seconds: float) -> tuple[int, bool]:
+    """As `_appends_in_window`, with 100-event batches (built before the window);
+    counts events."""
+    batches = [_batch(i) for i in range(8)]
+    client = connect(uri)
+    try:
+        stream = f"bench-conc-batch-{uuid.uuid4().hex}"
+        client.append_to_stream(stream, current_version=NO_STREAM, events=_batch(0))
+        late = time.time() > start_at
+        written = 1
+        for _ in bounded(MAX_WORKER_APPENDS, start_at - time.time()):
+            version = written * BATCH - 1
+            client.append_to_stream(stream, current_version=version, events=batches[written % 8])
+            written += 1
+        end, count = start_at + seconds, 0
+        for _ in bounded(MAX_WORKER_APPENDS, end - time.time()):
+            version = written * BATCH - 1
+            client.append_to_stream(stream, current_version=version, events=batches[written % 8])
+            written += 1
+            if time.time() <= end:
+                count += BATCH
+        return count, late
+    finally:
+        client.close()
+
+
 class WorkerPool:
     """`size` spawned processes, each taking its own tasks, so N tasks run on N processes."""
 
@@ -264,11 +296,12 @@ class WorkerPool:
             if self._next_result(deadline=time.time() + 120) != READY:
                 raise RuntimeError("a concurrent worker did not start cleanly")
 
-    def total_rate(self, uri: str, clients: int, seconds: float) -> float:
-        """Appends/s summed over `clients` concurrent workers in one shared window."""
+    def total_rate(self, uri: str, clients: int, seconds: float, *, batched: bool = False) -> float:
+        """Appends/s (events/s if `batched`) summed over `clients` concurrent workers
+        in one shared window."""
         start_at = time.time() + 1.0 + 0.1 * clients  # time to connect and warm up
         for q in self._tasks[:clients]:
-            q.put((uri, start_at, seconds))
+            q.put((uri, start_at, seconds, batched))
         total, late = 0, 0
         for _ in range(clients):
             result = self._next_result(deadline=start_at + seconds + 60)
@@ -307,6 +340,13 @@ def measure_concurrent(pool: WorkerPool, uri: str, s: Settings) -> dict[str, flo
     return {"conc_one_rate": one, "conc_many_rate": many}
 
 
+def measure_concurrent_batched(pool: WorkerPool, uri: str, s: Settings) -> dict[str, float]:
+    """BATCH_CLIENTS processes appending 100-event batches at once (events/s)."""
+    clients = min(BATCH_CLIENTS, s.clients)
+    rate = pool.total_rate(uri, clients, s.concurrent_seconds, batched=True)
+    return {"conc_batch_events_rate": rate}
+
+
 # -- orchestration and report ----------------------------------------------------------
 
 
@@ -324,6 +364,7 @@ class Row:
 def rows(s: Settings) -> list[Row]:
     """The table rows, in print order."""
     n = s.clients
+    b = min(BATCH_CLIENTS, s.clients)
 
     def med(metric: str) -> Callable[[Samples], float]:
         return lambda samples: samples.median(metric)
@@ -348,6 +389,7 @@ def rows(s: Settings) -> list[Row]:
             ">= 30,000 events/s",
             lambda e, f: e >= 30_000,
         ),
+        Row(f"batched append, {b} clients", "events/s", med("conc_batch_events_rate")),
         Row("1 client (process)", "appends/s", med("conc_one_rate")),
         Row(f"{n} concurrent clients", "appends/s", med("conc_many_rate")),
         Row(f"{n} clients / 1 client", "x", scaling, ">= 1.5 x (emulator)", lambda e, f: e >= 1.5),
@@ -455,6 +497,7 @@ def _measurements(
         ("single", lambda uri, _: measure_single(uri, s)),
         ("batched", lambda uri, _: measure_batched(uri, s)),
         ("concurrent", lambda uri, _: measure_concurrent(pool, uri, s)),
+        ("concurrent batched", lambda uri, _: measure_concurrent_batched(pool, uri, s)),
         ("reads", lambda uri, stream: measure_reads(uri, stream, s)),
     ]
 

@@ -23,6 +23,7 @@ ROWS = {
     r"single-event append p50\s+ms\s": False,
     r"single-event append p99\s+ms\s": False,
     r"batched append \(100/batch\)\s+events/s\s": True,
+    r"batched append, \d+ clients\s+events/s\s": False,
     r"1 client \(process\)\s+appends/s\s": False,
     r"\d+ concurrent clients\s+appends/s\s": False,
     r"\d+ clients / 1 client\s+x\s": True,
