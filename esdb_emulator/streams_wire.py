@@ -384,43 +384,42 @@ def batch_append_success(result: AppendResult) -> streams_pb2.BatchAppendResp.Su
 
 def read_event(resolved: ResolvedEvent, *, structured_ids: bool) -> streams_pb2.ReadResp:
     """A `ReadResp.event`: the event, its link if resolved, and the position of the
-    record in the stream being read as the `position` oneof."""
-    message = streams_pb2.ReadResp.ReadEvent(
-        event=_recorded_event(resolved.event, structured_ids),
-        commit_position=resolved.original.position,
-    )
-    if resolved.link is not None:
-        message.link.CopyFrom(_recorded_event(resolved.link, structured_ids))
-    return streams_pb2.ReadResp(event=message)
+    record in the stream being read as the `position` oneof.
 
-
-def _recorded_event(
-    record: RecordedEvent, structured_ids: bool
-) -> streams_pb2.ReadResp.ReadEvent.RecordedEvent:
-    if structured_ids:
-        value = uuid.UUID(record.event_id).int
-        dto = shared_pb2.UUID(
-            structured=shared_pb2.UUID.Structured(
-                most_significant_bits=_signed64(value >> 64),
-                least_significant_bits=_signed64(value & 0xFFFF_FFFF_FFFF_FFFF),
-            )
-        )
+    Built by assigning fields in place: nested constructors copy every
+    sub-message into its parent, which costs more than twice as much per event."""
+    response = streams_pb2.ReadResp()
+    message = response.event
+    _fill_recorded_event(message.event, resolved.event, structured_ids)
+    link = resolved.link
+    if link is not None:
+        _fill_recorded_event(message.link, link, structured_ids)
+        message.commit_position = link.position
     else:
-        dto = shared_pb2.UUID(string=record.event_id)
-    return streams_pb2.ReadResp.ReadEvent.RecordedEvent(
-        id=dto,
-        stream_identifier=stream_identifier(record.stream),
-        stream_revision=record.revision,
-        prepare_position=record.position,
-        commit_position=record.position,
-        metadata={
-            "type": record.type,
-            "created": str(record.created),
-            "content-type": record.content_type,
-        },
-        custom_metadata=record.metadata,
-        data=record.data,
-    )
+        message.commit_position = resolved.event.position
+    return response
+
+
+def _fill_recorded_event(
+    target: streams_pb2.ReadResp.ReadEvent.RecordedEvent, record: RecordedEvent, structured: bool
+) -> None:
+    if structured:
+        value = uuid.UUID(record.event_id).int
+        ids = target.id.structured
+        ids.most_significant_bits = _signed64(value >> 64)
+        ids.least_significant_bits = _signed64(value & 0xFFFF_FFFF_FFFF_FFFF)
+    else:
+        target.id.string = record.event_id
+    target.stream_identifier.stream_name = record.stream.encode("utf-8")
+    target.stream_revision = record.revision
+    target.prepare_position = record.position
+    target.commit_position = record.position
+    metadata = target.metadata
+    metadata["type"] = record.type
+    metadata["created"] = str(record.created)
+    metadata["content-type"] = record.content_type
+    target.custom_metadata = record.metadata
+    target.data = record.data
 
 
 def _signed64(value: int) -> int:
