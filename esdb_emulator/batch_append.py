@@ -90,10 +90,9 @@ class BatchAppendCall:
             if batch is None:
                 return
             identifier = wire.stream_identifier(batch.stream)
-            for message in request.proposed_messages:
-                event = wire.proposed_event(message)
-                batch.size += wire.size_on_disk(event)
-                batch.events.append(event)
+            events = list(map(wire.proposed_event, request.proposed_messages))
+            batch.size += sum(map(wire.size_on_disk, events))
+            batch.events += events
         except wire.WireError as failure:
             self._forget(key)
             await self._reply(cid, identifier, _bad_request(failure))
