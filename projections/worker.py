@@ -10,11 +10,11 @@ returns. Any number of workers may run for one projection and one file.
 
 from __future__ import annotations
 
-import queue
 import random
 import sqlite3
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,14 +51,15 @@ class WorkerConfig:
     db_path: Path
     group: GroupSettings = field(default_factory=GroupSettings)
     batch_size: int = 500
-    event_buffer_size: int = 1000
+    event_buffer_size: int = 3000
     """In-flight events the server may send before acks: acks only follow a COMMIT, so
     the window must cover a batch being applied plus one arriving."""
     max_ack_batch_size: int = 200
     max_ack_delay: float = 0.02
-    linger: float = 0.0
-    """Seconds to sleep for a fuller batch when the first take is short. 0: batches grow
-    by themselves under load (events arrive while the previous batch commits)."""
+    linger: float = 0.02
+    """Seconds a batch may wait to fill once its first event is in: a commit costs an
+    fsync and a few statements, so larger batches are cheaper per event. The buffer
+    wakes the worker as soon as a full batch is in, so this only bounds the latency."""
     park_after: int = 3
     """Nack `park` once a failing delivery's retry_count reaches this (else `retry`)."""
     backoff_initial: float = 0.1
@@ -136,10 +137,10 @@ class Worker:
         applier: BatchApplier,
         backoff: _Backoff,
     ) -> None:
-        feed = _Feed(subscription)
+        feed = _Feed(subscription, self.config.batch_size)
         try:
             while not self.stopping:
-                events = feed.take(self.config.batch_size, 0.25, self.config.linger)
+                events = feed.take(0.25, self.config.linger)
                 if events:
                     self._handle(applier, subscription, [to_delivery(e) for e in events])
                     backoff.reset()
@@ -213,55 +214,72 @@ class Worker:
 
 
 class _Feed:
-    """Pumps the blocking subscription iterator into a queue, so batches can be taken."""
+    """Pumps the blocking subscription iterator into a buffer, so batches can be taken.
 
-    def __init__(self, subscription: AbstractPersistentSubscription) -> None:
+    The pump appends to a deque (no lock per event) and wakes the consumer only when the
+    buffer stops being empty, reaches a full batch, or the subscription fails.
+    """
+
+    def __init__(self, subscription: AbstractPersistentSubscription, batch_size: int) -> None:
         self._subscription = subscription
-        self._queue: queue.Queue[RecordedEvent | BaseException] = queue.Queue()
+        self._items: deque[RecordedEvent | BaseException] = deque()
+        self._ready = threading.Event()
+        self._batch_size = batch_size
+        self._ended = False
         self._failed: BaseException | None = None
         threading.Thread(target=self._pump, name="subscription-feed", daemon=True).start()
 
-    def take(self, limit: int, timeout: float, linger: float) -> list[RecordedEvent]:
-        """Up to `limit` events: waits up to `timeout` for the first, takes what is there,
-        and if the batch is not full sleeps `linger` once and takes what arrived meanwhile
-        (fewer, larger commits; one wake-up per batch, not one per event).
+    def take(self, timeout: float, linger: float) -> list[RecordedEvent]:
+        """Up to a batch of events: waits up to `timeout` for the first, then up to `linger`
+        seconds more while the batch is not full (fewer, larger commits), and takes them.
         Raises the subscription's failure once the events before it are taken."""
-        if self._failed is not None:
-            raise self._failed
+        if self._failed is None:
+            self._wait(timeout, linger)
         events: list[RecordedEvent] = []
-        try:
-            events.append(self._checked(self._queue.get(timeout=timeout)))
-            self._drain(events, limit)
-            if len(events) < limit and linger > 0:
-                time.sleep(linger)
-                self._drain(events, limit)
-        except (queue.Empty, _Failed):
-            pass
+        items = self._items
+        while items and len(events) < self._batch_size and self._failed is None:
+            item = items.popleft()
+            if isinstance(item, RecordedEvent):
+                events.append(item)
+            else:
+                self._failed = item
         if not events and self._failed is not None:
             raise self._failed
         return events
 
-    def _drain(self, events: list[RecordedEvent], limit: int) -> None:
-        while len(events) < limit:
-            events.append(self._checked(self._queue.get_nowait()))
-
-    def _checked(self, item: RecordedEvent | BaseException) -> RecordedEvent:
-        if isinstance(item, RecordedEvent):
-            return item
-        self._failed = item
-        raise _Failed
+    def _wait(self, timeout: float, linger: float) -> None:
+        """Until a batch is buffered, `linger` after the first event, the subscription
+        ended, or `timeout` passed with nothing buffered."""
+        items, ready, full = self._items, self._ready, self._batch_size
+        deadline = time.monotonic() + timeout
+        fill_by: float | None = None
+        while True:
+            ready.clear()  # cleared before looking: a wake-up after this is never lost
+            buffered = len(items)
+            if buffered >= full or self._ended:
+                return
+            now = time.monotonic()
+            if buffered and fill_by is None:
+                fill_by = now + linger
+            remaining = (fill_by if fill_by is not None else deadline) - now
+            if remaining <= 0:
+                return
+            ready.wait(remaining)
 
     def _pump(self) -> None:
+        items, ready, full = self._items, self._ready, self._batch_size
         try:
             for event in self._subscription:
-                self._queue.put(event)
-            self._queue.put(SubscriptionEnded("the subscription stream ended"))
+                items.append(event)
+                buffered = len(items)
+                if buffered in (1, full):
+                    ready.set()
+            ended: BaseException = SubscriptionEnded("the subscription stream ended")
         except BaseException as e:  # noqa: BLE001  handed to the consuming thread, which decides
-            self._queue.put(e)
-
-
-class _Failed(Exception):  # noqa: N818  internal signal, never escapes take()
-    """Internal: the feed met the subscription's failure while taking a batch."""
+            ended = e
+        items.append(ended)
+        self._ended = True
+        ready.set()
 
 
 class _Backoff:
