@@ -15,10 +15,18 @@ from pathlib import Path
 
 import pytest
 from esdbclient import EventStoreDBClient
+from hypothesis import settings
 
 from esdb_emulator.launcher import EmulatorProcess
 
 EXTERNAL_URI = os.environ.get("ESDB_URI")
+
+# A slow example on a shared machine is not a bug, so no per-example deadline. Importing
+# hypothesis here, at collection, also matters: on CPython 3.11.7 a session that has not
+# imported it crashes at the very end, when hypothesis's pytest plugin first imports it
+# in the terminal summary ("SystemError: AST constructor recursion depth mismatch").
+settings.register_profile("esdb-orders", deadline=None)
+settings.load_profile("esdb-orders")
 
 
 @pytest.fixture(scope="session")
