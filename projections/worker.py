@@ -56,10 +56,10 @@ class WorkerConfig:
     the window must cover a batch being applied plus one arriving."""
     max_ack_batch_size: int = 200
     max_ack_delay: float = 0.02
-    linger: float = 0.02
+    linger: float = 0.05
     """Seconds a batch may wait to fill once its first event is in: a commit costs an
-    fsync and a few statements, so larger batches are cheaper per event. The buffer
-    wakes the worker as soon as a full batch is in, so this only bounds the latency."""
+    fsync, a few statements and the WAL pages of every row it touched, so larger batches
+    are cheaper per event. A full batch is taken at once, so this only bounds latency."""
     park_after: int = 3
     """Nack `park` once a failing delivery's retry_count reaches this (else `retry`)."""
     backoff_initial: float = 0.1
