@@ -95,23 +95,22 @@ def confirmation(subscription_id: str) -> persistent_pb2.ReadResp:
 def event_reply(
     resolved: ResolvedEvent, retry_count: int, *, unresolved_link: bool, structured_ids: bool
 ) -> persistent_pb2.ReadResp:
-    """One delivered event."""
+    """One delivered event.
+
+    Built by assigning fields in place: nested constructors copy every sub-message
+    into its parent, which costs more than twice as much per event."""
     position = resolved.original.position
+    response = persistent_pb2.ReadResp()
+    message = response.event
     if unresolved_link:
-        read_event = ReadEvent(
-            link=_recorded(resolved.event, position, structured_ids),
-            commit_position=position,
-            retry_count=retry_count,
-        )
+        _fill_recorded(message.link, resolved.event, position, structured_ids)
     else:
-        link = resolved.link
-        read_event = ReadEvent(
-            event=_recorded(resolved.event, position, structured_ids),
-            link=_recorded(link, position, structured_ids) if link is not None else None,
-            commit_position=position,
-            retry_count=retry_count,
-        )
-    return persistent_pb2.ReadResp(event=read_event)
+        _fill_recorded(message.event, resolved.event, position, structured_ids)
+        if resolved.link is not None:
+            _fill_recorded(message.link, resolved.link, position, structured_ids)
+    message.commit_position = position
+    message.retry_count = retry_count
+    return response
 
 
 def ack_ids(ids: Iterable[shared_pb2.UUID]) -> list[str]:
@@ -170,25 +169,23 @@ def _connection(
     )  # `from` stays empty: the server knows no remote address for gRPC consumers
 
 
-def _recorded(record: RecordedEvent, position: int, structured: bool) -> ReadEvent.RecordedEvent:
-    # Filling fields in place is measurably cheaper than nested constructors per event.
-    recorded = ReadEvent.RecordedEvent(
-        stream_revision=record.revision,
-        prepare_position=position,
-        commit_position=position,
-        custom_metadata=record.metadata,
-        data=record.data,
-    )
+def _fill_recorded(
+    target: ReadEvent.RecordedEvent, record: RecordedEvent, position: int, structured: bool
+) -> None:
     if structured:
-        recorded.id.CopyFrom(_uuid(record.event_id, structured))
+        target.id.CopyFrom(_uuid(record.event_id, structured))
     else:
-        recorded.id.string = record.event_id
-    recorded.stream_identifier.stream_name = record.stream.encode("utf-8")
-    metadata = recorded.metadata
+        target.id.string = record.event_id
+    target.stream_identifier.stream_name = record.stream.encode("utf-8")
+    target.stream_revision = record.revision
+    target.prepare_position = position
+    target.commit_position = position
+    metadata = target.metadata
     metadata["type"] = record.type
     metadata["created"] = str(record.created)
     metadata["content-type"] = record.content_type
-    return recorded
+    target.custom_metadata = record.metadata
+    target.data = record.data
 
 
 def _uuid(text: str, structured: bool) -> shared_pb2.UUID:
