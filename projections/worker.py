@@ -51,9 +51,10 @@ class WorkerConfig:
     db_path: Path
     group: GroupSettings = field(default_factory=GroupSettings)
     batch_size: int = 500
-    event_buffer_size: int = 3000
+    event_buffer_size: int = 2000
     """In-flight events the server may send before acks: acks only follow a COMMIT, so
-    the window must cover a batch being applied plus one arriving."""
+    the window must cover a batch being applied, the next one filling and the acks on
+    their way (2 x 500 + margin)."""
     max_ack_batch_size: int = 200
     max_ack_delay: float = 0.02
     linger: float = 0.05
