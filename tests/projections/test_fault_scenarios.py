@@ -68,6 +68,13 @@ def test_server_killed_and_restarted_mid_run(
     ]
     try:
         wait_until(lambda: applied(db) >= 40, 20, "40 events applied")
+        # Both must hold a subscription when the server dies, or one may first connect
+        # to the restarted server and never see a drop.
+        wait_until(
+            lambda: all("subscription.connected" in w.log() for w in workers),
+            20,
+            "both workers connected",
+        )
         emulator.kill()
         emulator.restart()
         run_orders(store, 20, seed=32)
