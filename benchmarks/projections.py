@@ -6,7 +6,7 @@ One emulator process (file database, `synchronous=FULL`) gets a seeded run of or
 through the command functions, copied into more order streams with batch appends (the
 same events with new order ids) to reach a few thousand order events. Then, per round,
 each on a fresh group from the start of the order streams (`$all` filtered by stream
-name, Pinned, 1,000 in flight), timed until the last order event:
+name, Pinned, the worker's window in flight), timed until the last order event:
 
 - raw: a consumer that acks every event and does nothing else (esdbclient's batched acks);
 - worker: `projections.worker.Worker` for order_summary into a fresh SQLite file
