@@ -2,10 +2,10 @@
 
 Writing stamps each event with `schema_version`, `$correlationId`, `$causationId`,
 `command_id`, `actor` and `occurred_at`, and an id derived from the command id.
-Reading goes through `decode` only, which always runs the upcaster chain. For an event
-already at its current schema the chain is the identity, so its data is validated
-straight from the JSON bytes (one pass); whatever that refuses takes the full path
-(parse, upcast, validate), so errors are the same either way.
+Reading goes through `decode` only, the one decoding path: the upcaster chain brings
+older schemas current. At the current schema the chain is the identity, so such data is
+validated straight from its JSON bytes (one pass); whatever that refuses takes the full
+path (parse, upcast, validate), so results and errors are the same either way.
 """
 
 from __future__ import annotations
