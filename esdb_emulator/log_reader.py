@@ -45,9 +45,7 @@ _STREAM_BACKWARDS = (
     " AND created >= ? ORDER BY revision DESC LIMIT ?"
 )
 _ALL_FORWARDS = f"SELECT {COLUMNS} FROM events WHERE position >= ? ORDER BY position LIMIT ?"
-_ALL_BACKWARDS = (
-    f"SELECT {COLUMNS} FROM events WHERE position < ? ORDER BY position DESC LIMIT ?"
-)
+_ALL_BACKWARDS = f"SELECT {COLUMNS} FROM events WHERE position < ? ORDER BY position DESC LIMIT ?"
 _ONE_EVENT = f"SELECT {COLUMNS} FROM events WHERE stream = ? AND revision = ?"
 
 

@@ -60,9 +60,7 @@ def connect(db_file: Path, synchronous: Synchronous, *, writer: bool) -> sqlite3
     """Open `db_file` in WAL mode, autocommit (transactions are explicit)."""
     # Not bound to the opening thread: each connection has one owner at a time, and
     # the reader is additionally guarded by a lock.
-    conn = sqlite3.connect(
-        db_file, isolation_level=None, check_same_thread=False, timeout=30.0
-    )
+    conn = sqlite3.connect(db_file, isolation_level=None, check_same_thread=False, timeout=30.0)
     # 8 KiB pages (effective when the file is created): ~10% less CPU per appended
     # event than 4 KiB at the same single-commit latency; 16 KiB slows small commits.
     conn.execute("PRAGMA page_size=8192")

@@ -133,9 +133,7 @@ class LogWriter:
         conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         conn.executescript(SCHEMA)
-        (self._position,) = conn.execute(
-            "SELECT coalesce(max(position), 0) FROM events"
-        ).fetchone()
+        (self._position,) = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
         node = conn.execute("SELECT value FROM node WHERE key = 'node_id'").fetchone()
         node_id = system_events.new_node_id() if node is None else node[0]
         (epoch,) = conn.execute(
@@ -162,9 +160,7 @@ class LogWriter:
             for op in ops:
                 tx.apply(op)
             if new_node_id is not None:
-                self._conn.execute(
-                    "INSERT INTO node VALUES ('node_id', ?)", (new_node_id,)
-                )
+                self._conn.execute("INSERT INTO node VALUES ('node_id', ?)", (new_node_id,))
             self._conn.execute("COMMIT")
         except BaseException:
             if self._conn.in_transaction:  # SQLite may have rolled back already
@@ -207,9 +203,7 @@ class LogWriter:
         self._adopt(tx)
         self._call_on_loop(self._deliver, jobs, outcomes, self._position)
 
-    def _transaction(
-        self, jobs: list[_Job]
-    ) -> tuple[list[Outcome | StorageError], Transaction]:
+    def _transaction(self, jobs: list[_Job]) -> tuple[list[Outcome | StorageError], Transaction]:
         assert self._conn is not None
         self._conn.execute("BEGIN IMMEDIATE")
         try:
@@ -282,9 +276,7 @@ class Checkpointer:
         self._synchronous = synchronous
         self._due = threading.Event()
         self._stopping = False
-        self._thread = threading.Thread(
-            target=self._run, name="esdb-log-checkpointer", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="esdb-log-checkpointer", daemon=True)
         self._thread.start()
 
     def request(self) -> None:

@@ -588,13 +588,15 @@ def test_concurrent_appends_share_commits(h: Harness) -> None:
 
 def test_a_failing_request_does_not_fail_the_others_of_its_group(h: Harness) -> None:
     async def mixed() -> list[AppendResult | BaseException]:
-        return list(await asyncio.gather(
-            h.log.append("g1", "no_stream", [new_event()]),
-            h.log.append("g2", 5, [new_event()]),
-            h.log.append("g1", 0, [new_event()]),
-            h.log.append("g1", 0, [new_event()]),  # loses to the previous one
-            return_exceptions=True,
-        ))
+        return list(
+            await asyncio.gather(
+                h.log.append("g1", "no_stream", [new_event()]),
+                h.log.append("g2", 5, [new_event()]),
+                h.log.append("g1", 0, [new_event()]),
+                h.log.append("g1", 0, [new_event()]),  # loses to the previous one
+                return_exceptions=True,
+            )
+        )
 
     ok1, wrong, ok2, lost = h.run(mixed())
     assert isinstance(ok1, AppendResult)
@@ -676,11 +678,13 @@ def test_a_database_write_failure_reaches_the_caller_and_writes_nothing(h: Harne
     writer_conn.execute(f"PRAGMA max_page_count = {pages + 8}")
 
     async def together() -> list[AppendResult | BaseException]:
-        return list(await asyncio.gather(
-            h.log.append("big", "no_stream", [new_event(data=b"x" * 200_000)]),
-            h.log.append("small", "no_stream", [new_event()]),
-            return_exceptions=True,
-        ))
+        return list(
+            await asyncio.gather(
+                h.log.append("big", "no_stream", [new_event(data=b"x" * 200_000)]),
+                h.log.append("small", "no_stream", [new_event()]),
+                return_exceptions=True,
+            )
+        )
 
     big, small = h.run(together())
     assert isinstance(big, StorageFailure)

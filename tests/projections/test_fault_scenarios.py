@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,20 +33,6 @@ from projections.worker import Worker, WorkerConfig
 from projections.workload import run_orders
 
 pytestmark = pytest.mark.emulator_only
-
-
-@pytest.fixture
-def es(emulator: EmulatorProcess) -> Iterator[EventStoreDBClient]:
-    client = EventStoreDBClient(emulator.uri)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def store(emulator: EmulatorProcess) -> Iterator[EsdbStore]:
-    orders = EsdbStore(emulator.uri)
-    yield orders
-    orders.close()
 
 
 def test_server_killed_and_restarted_mid_run(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,20 +26,6 @@ from projections.fleet import WorkerProcess
 from projections.workload import run_orders
 
 pytestmark = pytest.mark.emulator_only
-
-
-@pytest.fixture
-def es(emulator: EmulatorProcess) -> Iterator[EventStoreDBClient]:
-    client = EventStoreDBClient(emulator.uri)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def store(emulator: EmulatorProcess) -> Iterator[EsdbStore]:
-    orders = EsdbStore(emulator.uri)
-    yield orders
-    orders.close()
 
 
 def _workers(

@@ -12,7 +12,6 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,20 +35,6 @@ ZOMBIE_SETTINGS = GroupSettings(
     message_timeout=MESSAGE_TIMEOUT,
     max_retry_count=50,  # a message bouncing back to the paused worker must not get parked
 )
-
-
-@pytest.fixture
-def es(emulator: EmulatorProcess) -> Iterator[EventStoreDBClient]:
-    client = EventStoreDBClient(emulator.uri)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def store(emulator: EmulatorProcess) -> Iterator[EsdbStore]:
-    orders = EsdbStore(emulator.uri)
-    yield orders
-    orders.close()
 
 
 def test_zombie_worker_paused_past_the_message_timeout_then_resumed(
