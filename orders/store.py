@@ -81,7 +81,7 @@ class EsdbStore:
                 )
             except NotFound:
                 return ()
-        return tuple(_stored(event) for event in recorded)
+        return tuple(stored_event(event) for event in recorded)
 
     def append(
         self, order_id: str, expected_revision: int | None, events: Sequence[EncodedEvent]
@@ -126,7 +126,7 @@ class EsdbStore:
             fresh = [e for e in page if not (e.commit_position == position and e.id in seen)]
             if not fresh:
                 return
-            yield from (_stored(event) for event in fresh)
+            yield from (stored_event(event) for event in fresh)
             last = fresh[-1].commit_position
             seen = seen if last == position else set()
             seen.update(e.id for e in fresh if e.commit_position == last)
@@ -171,7 +171,8 @@ class EsdbStore:
             raise StoreError(f"{type(e).__name__} on {stream}: {_detail(e)}", stream=stream) from e
 
 
-def _stored(event: RecordedEvent) -> StoredEvent:
+def stored_event(event: RecordedEvent) -> StoredEvent:
+    """esdbclient's event as the codec's `StoredEvent` (a resolved link gives its target)."""
     return StoredEvent(
         id=event.id,
         stream=event.stream_name,

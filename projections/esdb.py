@@ -20,6 +20,7 @@ from esdbclient.exceptions import AlreadyExists, NotFound
 from esdbclient.persistent import ConsumerStrategy
 
 from orders.ports import StoredEvent
+from orders.store import stored_event
 from projections.batch import Delivery
 
 ORDER_STREAMS_REGEX = r"order-.*"
@@ -93,24 +94,9 @@ def parked_stream(group: str) -> str:
     return f"$persistentsubscription-$all::{group}-parked"
 
 
-def to_stored(recorded: RecordedEvent) -> StoredEvent:
-    """esdbclient's event as the codec's `StoredEvent` (a resolved link gives its target)."""
-    return StoredEvent(
-        id=recorded.id,
-        stream=recorded.stream_name,
-        revision=recorded.stream_position,
-        type=recorded.type,
-        data=recorded.data,
-        metadata=recorded.metadata,
-        content_type=recorded.content_type,
-        commit_position=recorded.commit_position,
-        recorded_at=recorded.recorded_at,
-    )
-
-
 def to_delivery(recorded: RecordedEvent) -> Delivery:
     """A delivered event; its ack id is the link's for parked-and-replayed events."""
-    return Delivery(to_stored(recorded), recorded.ack_id, recorded.retry_count or 0)
+    return Delivery(stored_event(recorded), recorded.ack_id, recorded.retry_count or 0)
 
 
 def ensure_group(client: EventStoreDBClient, group: str, settings: GroupSettings) -> bool:
@@ -177,12 +163,12 @@ class OrderLog:
             events = self.client.get_stream(stream, stream_position=first, limit=last - first + 1)
         except NotFound:
             return []
-        return [to_stored(e) for e in events]
+        return [stored_event(e) for e in events]
 
     def stream(self, stream: str) -> list[StoredEvent]:
         """The whole stream, from revision 0."""
         try:
-            return [to_stored(e) for e in self.client.get_stream(stream)]
+            return [stored_event(e) for e in self.client.get_stream(stream)]
         except NotFound:
             return []
 
@@ -228,7 +214,7 @@ class OrderLog:
             filter_by_stream_name=True,
             limit=limit,
         )
-        return [to_stored(e) for e in events]
+        return [stored_event(e) for e in events]
 
 
 def _parked_link(recorded: RecordedEvent) -> ParkedLink:
@@ -239,7 +225,7 @@ def _parked_link(recorded: RecordedEvent) -> ParkedLink:
     reason, added = about.get("reason"), about.get("added")
     return ParkedLink(
         position=link.stream_position,
-        target=to_stored(recorded),
+        target=stored_event(recorded),
         points_to=_text(link.data),
         reason=reason.strip() if isinstance(reason, str) else None,
         parked_at=added if isinstance(added, str) else None,
