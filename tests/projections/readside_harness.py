@@ -4,6 +4,7 @@ scenario tests (worker processes come from `projections.fleet`)."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -20,6 +21,7 @@ from projections.errors import ReadModelMissing
 from projections.esdb import OrderLog
 from projections.location import ReadModelFile
 from projections.verify import Verification, verify
+from projections.worker import Worker
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -120,6 +122,21 @@ def decode_with_fix(stored: StoredEvent) -> RecordedOrderEvent:
         }
         stored = replace(stored, data=_json(data), metadata=_json(meta | {"schema_version": 1}))
     return codec.decode(stored)
+
+
+def start_in_thread(worker: Worker) -> tuple[Worker, threading.Thread]:
+    """Run `worker` in a daemon thread of this process."""
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    return worker, thread
+
+
+def stop_thread(running: tuple[Worker, threading.Thread]) -> None:
+    """Ask the worker to stop and check its thread ends within 20 s."""
+    worker, thread = running
+    worker.request_stop()
+    thread.join(20)
+    assert not thread.is_alive()
 
 
 def _json(value: object) -> bytes:

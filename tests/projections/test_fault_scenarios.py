@@ -18,6 +18,8 @@ from readside_harness import (
     counter,
     decode_with_fix,
     order_events,
+    start_in_thread,
+    stop_thread,
     wait_until,
 )
 
@@ -89,14 +91,14 @@ def test_poison_parked_while_the_rest_flows_then_fixed_and_replayed_once(
     config = WorkerConfig(emulator.uri, registry.get(name), db, park_after=1)
 
     with structlog.testing.capture_logs() as logs:
-        broken = _start(Worker(config, decode=codec.decode))
+        broken = start_in_thread(Worker(config, decode=codec.decode))
         wait_until(lambda: applied(db) == total - 2, 30, "all but the poisoned events applied")
         wait_until(
             lambda: es.get_subscription_info(config.group_name).parked_message_count == 2,
             30,
             "two events parked",
         )
-        _stop(broken)
+        stop_thread(broken)
     [parked] = [
         line
         for line in logs
@@ -106,12 +108,12 @@ def test_poison_parked_while_the_rest_flows_then_fixed_and_replayed_once(
     assert "no upcaster" in parked["error"]
     check_oracle(es, name, db)  # the fold with the same decoder stops the stream there too
 
-    fixed = _start(Worker(config, decode=decode_with_fix))
+    fixed = start_in_thread(Worker(config, decode=decode_with_fix))
     try:
         es.replay_parked_events(config.group_name)
         wait_until(lambda: applied(db) == total, 30, "the parked events applied")
     finally:
-        _stop(fixed)
+        stop_thread(fixed)
     check_oracle(es, name, db, decode=decode_with_fix)
     conn = database.open_for_reading(ReadModelFile(db))
     assert tracking.last_revisions(conn, [poisoned]) == {poisoned: 2}
@@ -153,16 +155,3 @@ def test_rebuild_while_workers_run(
     retired = database.connect(old, mode="ro")
     assert tracking.is_retired(retired)
     retired.close()
-
-
-def _start(worker: Worker) -> tuple[Worker, threading.Thread]:
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    return worker, thread
-
-
-def _stop(running: tuple[Worker, threading.Thread]) -> None:
-    worker, thread = running
-    worker.request_stop()
-    thread.join(20)
-    assert not thread.is_alive()

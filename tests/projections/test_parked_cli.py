@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,8 @@ from readside_harness import (
     counter,
     decode_with_fix,
     order_events,
+    start_in_thread,
+    stop_thread,
     wait_until,
 )
 
@@ -68,12 +69,12 @@ def test_parked_listed_with_decode_error_then_replayed_and_applied_once(
     run_orders(store, 5, seed=72)
     total = order_events(es)
     config = WorkerConfig(emulator.uri, registry.get(NAME), db, park_after=1)
-    broken = _start(Worker(config))
+    broken = start_in_thread(Worker(config))
     try:
         wait_until(lambda: applied(db) == total - 2, 30, "all but the poisoned events applied")
         wait_until(lambda: _parked_count(es) == 2, 30, "revisions 1 and 2 parked")
     finally:
-        _stop(broken)
+        stop_thread(broken)
 
     listed = parked_json(emulator.uri)
     assert (listed["group"], listed["parked"]) == (GROUP, 2)
@@ -100,7 +101,7 @@ def test_parked_listed_with_decode_error_then_replayed_and_applied_once(
     first = parked_json(emulator.uri, "--limit", "1")
     assert (first["parked"], len(first["events"])) == (2, 1)
 
-    fixed = _start(Worker(config, decode=decode_with_fix))  # the upcaster fix is deployed
+    fixed = start_in_thread(Worker(config, decode=decode_with_fix))  # the upcaster fix is deployed
     try:
         replayed = projections(emulator.uri, "replay-parked", NAME, "--json")
         assert replayed.returncode == 0, replayed.stderr
@@ -108,7 +109,7 @@ def test_parked_listed_with_decode_error_then_replayed_and_applied_once(
         wait_until(lambda: applied(db) == total, 30, "the replayed events applied")
         after = parked_json(emulator.uri)
     finally:
-        _stop(fixed)
+        stop_thread(fixed)
     assert (after["parked"], after["events"]) == (0, [])
     check_oracle(es, NAME, db, decode=decode_with_fix)  # each (stream, revision) once
     assert counter(db, "events_applied") == total
@@ -126,16 +127,3 @@ def test_unknown_group_is_named(emulator: EmulatorProcess) -> None:
 
 def _parked_count(es: EventStoreDBClient) -> int:
     return es.get_subscription_info(GROUP).parked_message_count
-
-
-def _start(worker: Worker) -> tuple[Worker, threading.Thread]:
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    return worker, thread
-
-
-def _stop(running: tuple[Worker, threading.Thread]) -> None:
-    worker, thread = running
-    worker.request_stop()
-    thread.join(20)
-    assert not thread.is_alive()
