@@ -4,10 +4,27 @@ Run it as a subprocess (`EmulatorProcess(db_path).start().uri`), in-process on a
 background thread (`ThreadedEmulator(EmulatorConfig(db_path)).start().uri`), on your
 own event loop (`EmulatorServer`), or from the shell (`esdb-emulator --db PATH`).
 The application packages never import it: they only know the URI.
+
+The names below are imported on first use, so that the server's writer process
+(`python -m esdb_emulator.writer_process`) starts without loading gRPC.
 """
 
-from esdb_emulator.launcher import EmulatorProcess, EmulatorStartError
-from esdb_emulator.server import EmulatorConfig, EmulatorServer, ThreadedEmulator
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from esdb_emulator.launcher import EmulatorProcess, EmulatorStartError
+    from esdb_emulator.server import EmulatorConfig, EmulatorServer, ThreadedEmulator
+
+_EXPORTS = {
+    "EmulatorConfig": "esdb_emulator.server",
+    "EmulatorProcess": "esdb_emulator.launcher",
+    "EmulatorServer": "esdb_emulator.server",
+    "EmulatorStartError": "esdb_emulator.launcher",
+    "ThreadedEmulator": "esdb_emulator.server",
+}
 
 __all__ = [
     "EmulatorConfig",
@@ -16,3 +33,10 @@ __all__ = [
     "EmulatorStartError",
     "ThreadedEmulator",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'esdb_emulator' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

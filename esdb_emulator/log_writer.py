@@ -1,32 +1,29 @@
-"""The event log's single writer thread, with group commit.
+"""The event loop's side of the event log's writer process.
 
-Callers on the event loop `submit` requests; the thread drains everything pending
-into one `BEGIN IMMEDIATE ... COMMIT` (one fsync for all of them), then resolves
-each caller's future on the loop with one `call_soon_threadsafe` per transaction.
-If the database fails a transaction, its requests are retried one transaction
-each, so only the request that cannot be written fails, with StorageFailure.
+Callers on the loop `submit` requests; the requests submitted in one turn of the
+loop go to the writer process (`writer_process`) in one message, and each
+caller's future is resolved when the writer reports the transaction that wrote
+(or refused) its request. The writer group-commits whatever has arrived, so
+concurrent appenders share fsyncs. If the writer process ends unexpectedly, every
+waiting caller gets StorageFailure and the log refuses further writes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import queue
-import sqlite3
-import threading
+import itertools
+import socket
+import subprocess
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 
-from esdb_emulator import system_events
-from esdb_emulator.log_schema import SCHEMA, Synchronous, connect
-from esdb_emulator.log_transaction import (
-    HeadCache,
-    Op,
-    RecentIds,
-    Transaction,
-)
+from esdb_emulator.log_ipc import STOP, FrameReader, encode_op, frame
+from esdb_emulator.log_schema import Synchronous
+from esdb_emulator.log_transaction import Op
 from esdb_emulator.records import (
     AppendResult,
     DeleteResult,
@@ -37,273 +34,178 @@ from esdb_emulator.records import (
 _log = structlog.get_logger("esdb_emulator.log_writer")
 
 Outcome = AppendResult | DeleteResult
-#: Requests per transaction at most, so one commit never holds the lock for long.
-MAX_GROUP = 1000
-#: Log bytes written between two background checkpoints.
-CHECKPOINT_BYTES = 4 * 1024 * 1024
-#: WAL size (pages, 16 MiB) at which a commit checkpoints by itself. Background
-#: checkpoints alone never let the WAL restart (the writer keeps adding frames),
-#: so this one finishes the job; it only copies what was written since the last
-#: background checkpoint, and the next transaction starts the WAL over.
-WAL_AUTOCHECKPOINT_PAGES = 2048
-#: The WAL file is truncated to this size after a restart.
-WAL_SIZE_LIMIT = 32 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class _Job:
-    op: Op
-    future: asyncio.Future[Outcome]
+#: Socket buffers between loop and writer: a burst of appends is handed over
+#: without the loop ever blocking on a full socket.
+_SOCKET_BUFFER = 8 * 1024 * 1024
+#: How long `stop` waits for the writer to write what was sent and exit.
+_STOP_TIMEOUT = 60.0
+_PAGE_SIZE = 8192
 
 
 class LogWriter:
-    """Owns the writer connection and thread. `on_commit(position)` runs on the
-    loop after every commit, before the transaction's futures are resolved."""
+    """Starts and talks to the writer process. `on_commit(position)` runs on the
+    loop after every commit, before the transaction's futures are resolved.
+    `max_db_bytes` caps the database file (writes beyond it fail with
+    StorageFailure, as on a full disk); None for no cap."""
 
     def __init__(
-        self, db_file: Path, synchronous: Synchronous, on_commit: Callable[[int], None]
+        self,
+        db_file: Path,
+        synchronous: Synchronous,
+        on_commit: Callable[[int], None],
+        *,
+        max_db_bytes: int | None = None,
     ) -> None:
         self.commit_count = 0
         self._db_file = db_file
         self._synchronous = synchronous
         self._on_commit = on_commit
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._heads = HeadCache()
-        self._ids = RecentIds()
-        self._position = 0
-        self._checkpointed_at = 0
-        self._checkpointer: Checkpointer | None = None
-        self._conn: sqlite3.Connection | None = None
+        self._max_pages = 0 if max_db_bytes is None else max(1, max_db_bytes // _PAGE_SIZE)
+        self._job_ids = itertools.count()
+        self._pending: dict[int, asyncio.Future[Outcome]] = {}
+        self._outbox: list[tuple[int, Any]] = []
+        self._flush_scheduled = False
+        self._process: subprocess.Popen[bytes] | None = None
+        self._transport: asyncio.Transport | None = None
+        self._ready: asyncio.Future[int] | None = None
+        self._lost: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = False
+        self._open = False
 
     async def start(self) -> int:
-        """Open the database (schema, seeding, this start's epoch) on the writer
-        thread and start serving; returns the last commit position."""
-        self._loop = asyncio.get_running_loop()
-        ready: asyncio.Future[int] = self._loop.create_future()
-        self._thread = threading.Thread(
-            target=self._run, args=(ready,), name="esdb-log-writer", daemon=True
-        )
-        self._thread.start()
-        return await ready
+        """Start the writer process, which opens the database (schema, seeding,
+        this start's epoch); returns the last commit position."""
+        loop = self._loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        for end in (ours, theirs):
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)
+        fd = theirs.fileno()
+        command = [
+            sys.executable, "-m", "esdb_emulator.writer_process",
+            str(fd), str(self._db_file), self._synchronous, str(self._max_pages),
+        ]  # fmt: skip
+        try:
+            self._process = subprocess.Popen(
+                command, pass_fds=(fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+            )
+        finally:
+            theirs.close()
+        self._ready = loop.create_future()
+        self._lost = loop.create_future()
+        transport, _ = await loop.create_unix_connection(lambda: _Link(self), sock=ours)
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        try:
+            position = await self._ready
+        except BaseException:
+            await self._end_process()
+            raise
+        self._open = True
+        return position
 
     def submit(self, op: Op) -> asyncio.Future[Outcome]:
         """Queue `op`; the future resolves once it is durable (or failed)."""
-        if self._stopping or self._thread is None or not self._thread.is_alive():
+        if not self._open:
             raise StorageError("the event log is not open")
         assert self._loop is not None
         future: asyncio.Future[Outcome] = self._loop.create_future()
-        self._queue.put(_Job(op, future))
+        job_id = next(self._job_ids)
+        self._pending[job_id] = future
+        self._outbox.append((job_id, encode_op(op)))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
         return future
 
     async def stop(self) -> None:
-        """Write everything queued so far, then end the thread."""
-        if self._thread is None:
+        """Have everything submitted so far written, then end the writer process."""
+        if self._process is None:
             return
-        self._stopping = True  # submit() runs on the loop too: nothing queues after None
-        self._queue.put(None)
-        await asyncio.to_thread(self._thread.join)
-        self._thread = None
-        await asyncio.sleep(0)  # let the last deliveries run
+        if self._open:
+            self._open = False
+            self._flush()
+            assert self._transport is not None
+            self._transport.write(frame(STOP))
+        await self._end_process()
 
-    # -- the thread ----------------------------------------------------------------
+    # -- internals ---------------------------------------------------------------------
 
-    def _run(self, ready: asyncio.Future[int]) -> None:
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._outbox and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(frame(self._outbox))
+        self._outbox = []
+
+    async def _end_process(self) -> None:
+        process, self._process = self._process, None
+        assert process is not None
+        assert self._lost is not None
         try:
-            self._open()
-        except Exception as exc:  # noqa: BLE001 - reported to start()'s caller
-            if self._conn is not None:
-                self._conn.close()
-            self._call_on_loop(_fail_start, ready, exc)
-            return
-        self._call_on_loop(_finish_start, ready, self._position)
-        checkpointer = Checkpointer(self._db_file, self._synchronous)
-        self._checkpointer = checkpointer
-        try:
-            self._serve()
-        finally:
-            checkpointer.stop()
-            assert self._conn is not None
-            self._conn.close()
+            await asyncio.wait_for(asyncio.shield(self._lost), _STOP_TIMEOUT)
+        except TimeoutError:
+            _log.error("log.writer_stop_timeout", pid=process.pid)
+            process.kill()
+        await asyncio.to_thread(process.wait)
+        if self._transport is not None:
+            self._transport.close()
+        self._fail_pending("the event log writer has stopped")
 
-    def _open(self) -> None:
-        conn = self._conn = connect(self._db_file, self._synchronous, writer=True)
-        conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
-        conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-        conn.executescript(SCHEMA)
-        (self._position,) = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
-        node = conn.execute("SELECT value FROM node WHERE key = 'node_id'").fetchone()
-        node_id = system_events.new_node_id() if node is None else node[0]
-        (epoch,) = conn.execute(
-            "SELECT count(*) FROM events WHERE stream = ?", (system_events.EPOCHS_STREAM,)
-        ).fetchone()
-        ops: list[Op] = [system_events.epoch_append(node_id, epoch, self._position)]
-        if node is None:
-            ops += system_events.new_node_appends()
-        self._commit_ops(ops, node_id if node is None else None)
-        _log.info(
-            "log.opened",
-            db=str(self._db_file),
-            new=node is None,
-            epoch=epoch,
-            last_position=self._position,
-        )
+    def _on_message(self, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "done":
+            _, results, position = message
+            if position is not None:
+                self.commit_count += 1
+                self._on_commit(position)
+            pending = self._pending
+            for job_id, outcome in results:
+                future = pending.pop(job_id, None)
+                if future is None or future.done():  # the caller gave up waiting
+                    continue
+                if isinstance(outcome, StorageError):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+        elif kind == "log":
+            _, level, event, fields = message
+            getattr(_log, level)(event, **fields)
+        elif kind == "ready":
+            _, position, facts = message
+            _log.info("log.opened", db=str(self._db_file), **facts)
+            if self._ready is not None and not self._ready.done():
+                self._ready.set_result(position)
+        elif kind == "failed" and self._ready is not None and not self._ready.done():
+            self._ready.set_exception(StorageFailure(f"cannot open the log: {message[1]}"))
 
-    def _commit_ops(self, ops: list[Op], new_node_id: str | None) -> None:
-        """Write start-up records in one transaction (raising on any failure)."""
-        assert self._conn is not None
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            tx = Transaction(self._conn, self._heads, self._ids, self._position)
-            for op in ops:
-                tx.apply(op)
-            if new_node_id is not None:
-                self._conn.execute("INSERT INTO node VALUES ('node_id', ?)", (new_node_id,))
-            self._conn.execute("COMMIT")
-        except BaseException:
-            if self._conn.in_transaction:  # SQLite may have rolled back already
-                self._conn.execute("ROLLBACK")
-            raise
-        self._adopt(tx)
+    def _on_lost(self) -> None:
+        if self._open:
+            _log.error("log.writer_exited", db=str(self._db_file))
+        self._open = False
+        failure = StorageFailure("the event log writer process ended")
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(failure)
+        self._fail_pending(failure.detail)
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
 
-    def _serve(self) -> None:
-        while True:
-            job = self._queue.get()
-            if job is None:
-                return
-            jobs, stopping = [job], False
-            while len(jobs) < MAX_GROUP:
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stopping = True
-                    break
-                jobs.append(job)
-            self._commit(jobs)
-            if stopping:
-                return
-
-    def _commit(self, jobs: list[_Job]) -> None:
-        try:
-            outcomes, tx = self._transaction(jobs)
-        except Exception as exc:  # noqa: BLE001 - any failure goes back to the callers
-            if len(jobs) > 1:
-                for job in jobs:  # isolate the request the database refuses
-                    self._commit([job])
-                return
-            _log.error("log.write_failed", stream=jobs[0].op.stream, error=repr(exc))
-            failure = StorageFailure(repr(exc))
-            failure.__cause__ = exc
-            self._call_on_loop(self._deliver, jobs, [failure], None)
-            return
-        self._adopt(tx)
-        self._call_on_loop(self._deliver, jobs, outcomes, self._position)
-
-    def _transaction(self, jobs: list[_Job]) -> tuple[list[Outcome | StorageError], Transaction]:
-        assert self._conn is not None
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            tx = Transaction(self._conn, self._heads, self._ids, self._position)
-            outcomes: list[Outcome | StorageError] = []
-            for job in jobs:
-                try:
-                    outcomes.append(tx.apply(job.op))
-                except StorageError as exc:
-                    outcomes.append(exc)
-            self._conn.execute("COMMIT")
-        except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
-        return outcomes, tx
-
-    def _adopt(self, tx: Transaction) -> None:
-        tx.adopt()
-        self._position = tx.position
-        self.commit_count += 1
-        if self._position - self._checkpointed_at >= CHECKPOINT_BYTES:
-            self._checkpointed_at = self._position  # positions advance by record sizes
-            if self._checkpointer is not None:
-                self._checkpointer.request()
-
-    def _call_on_loop(self, callback: Callable[..., None], *args: object) -> None:
-        assert self._loop is not None
-        try:
-            self._loop.call_soon_threadsafe(callback, *args)
-        except RuntimeError:  # the loop is closed: nobody is waiting any more
-            _log.warning("log.loop_closed")
-
-    # -- on the loop ---------------------------------------------------------------
-
-    def _deliver(
-        self,
-        jobs: list[_Job],
-        outcomes: list[Outcome | StorageError],
-        position: int | None,
-    ) -> None:
-        if position is not None:
-            self._on_commit(position)
-        for job, outcome in zip(jobs, outcomes, strict=True):
-            if job.future.done():  # the caller gave up waiting
-                continue
-            if isinstance(outcome, StorageError):
-                job.future.set_exception(outcome)
-            else:
-                job.future.set_result(outcome)
+    def _fail_pending(self, detail: str) -> None:
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(StorageFailure(detail))
 
 
-def _finish_start(ready: asyncio.Future[int], position: int) -> None:
-    if not ready.done():
-        ready.set_result(position)
+class _Link(asyncio.Protocol):
+    """Reads the writer's messages as they arrive and hands them to the writer proxy."""
 
+    def __init__(self, owner: LogWriter) -> None:
+        self._owner = owner
+        self._frames = FrameReader()
 
-def _fail_start(ready: asyncio.Future[int], exc: BaseException) -> None:
-    if not ready.done():
-        ready.set_exception(exc)
+    def data_received(self, data: bytes) -> None:
+        for message in self._frames.feed(data):
+            self._owner._on_message(message)
 
-
-class Checkpointer:
-    """Copies the WAL back into the database on its own thread and connection,
-    so that commits do not pay for it. PASSIVE checkpoints never block the writer
-    or readers; a checkpoint that fails is logged and retried on the next request."""
-
-    def __init__(self, db_file: Path, synchronous: Synchronous) -> None:
-        self._db_file = db_file
-        self._synchronous = synchronous
-        self._due = threading.Event()
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="esdb-log-checkpointer", daemon=True)
-        self._thread.start()
-
-    def request(self) -> None:
-        """Ask for a checkpoint soon (requests made meanwhile coalesce)."""
-        self._due.set()
-
-    def stop(self) -> None:
-        """End the thread after any checkpoint in progress."""
-        self._stopping = True
-        self._due.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        try:
-            conn = connect(self._db_file, self._synchronous, writer=True)
-        except sqlite3.Error as exc:  # commits then checkpoint by themselves
-            _log.warning("log.checkpointer_unavailable", error=repr(exc))
-            return
-        try:
-            while True:
-                self._due.wait()
-                self._due.clear()
-                if self._stopping:
-                    return
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error as exc:
-                    _log.warning("log.checkpoint_failed", error=repr(exc))
-        finally:
-            conn.close()
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._owner._on_lost()

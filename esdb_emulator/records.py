@@ -19,9 +19,13 @@ ExpectedRevision: TypeAlias = int | Literal["any", "no_stream", "stream_exists"]
 DELETED_STREAM_REVISION = 9_223_372_036_854_775_807
 
 
-@dataclass(frozen=True, slots=True)
-class ProposedEvent:
-    """An event as a client proposes it; `event_id` is a canonical lowercase UUID."""
+class ProposedEvent(NamedTuple):
+    """An event as a client proposes it; `event_id` is a canonical lowercase UUID.
+
+    A named tuple (as `RecordedEvent` is): appends build one per event on the event
+    loop and send them to the writer process, and a tuple is both faster to build
+    and about twenty times cheaper to pickle than a frozen dataclass.
+    """
 
     event_id: str
     type: str
@@ -89,7 +93,10 @@ class DeleteResult:
 
 
 class StorageError(Exception):
-    """Root of the errors the storage raises; the services translate them to the wire."""
+    """Root of the errors the storage raises; the services translate them to the wire.
+
+    Every subclass pickles with its own constructor arguments (`__reduce__`): the
+    writer process sends them back to the event loop."""
 
 
 class WrongExpectedVersion(StorageError):  # noqa: N818 - EventStoreDB's error names
@@ -107,6 +114,9 @@ class WrongExpectedVersion(StorageError):  # noqa: N818 - EventStoreDB's error n
             f"stream {stream!r}: expected {expected!r}, current revision {current_revision!r}"
         )
 
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.stream, self.expected, self.current_revision))
+
 
 class StreamDeleted(StorageError):  # noqa: N818 - EventStoreDB's error names
     """The stream is tombstoned (or, for `stream_exists` on delete, soft-deleted)."""
@@ -114,6 +124,9 @@ class StreamDeleted(StorageError):  # noqa: N818 - EventStoreDB's error names
     def __init__(self, stream: str):
         self.stream = stream
         super().__init__(f"Event stream '{stream}' is deleted.")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.stream,))
 
 
 class StreamNotFound(StorageError):  # noqa: N818 - EventStoreDB's error names
@@ -123,6 +136,9 @@ class StreamNotFound(StorageError):  # noqa: N818 - EventStoreDB's error names
         self.stream = stream
         super().__init__(f"stream {stream!r} not found")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.stream,))
+
 
 class MaxAppendSizeExceeded(StorageError):  # noqa: N818 - EventStoreDB's error names
     """The proposed events are larger than the server's maximum append size."""
@@ -130,6 +146,9 @@ class MaxAppendSizeExceeded(StorageError):  # noqa: N818 - EventStoreDB's error 
     def __init__(self, max_append_size: int):
         self.max_append_size = max_append_size
         super().__init__(f"maximum append size of {max_append_size} bytes exceeded")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.max_append_size,))
 
 
 class StorageFailure(StorageError):  # noqa: N818 - EventStoreDB's error names
@@ -141,3 +160,6 @@ class StorageFailure(StorageError):  # noqa: N818 - EventStoreDB's error names
     def __init__(self, detail: str):
         self.detail = detail
         super().__init__(f"the event log could not write: {detail}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.detail,))

@@ -1,8 +1,9 @@
 """The emulator's durable event log: one SQLite database in WAL mode.
 
 `EventLog` is the facade the services use: it validates requests, hands writes to
-the writer thread (`log_writer`, rules in `log_transaction`), serves reads
-(`log_reader`) and wakes live readers after each commit.
+the writer process (`log_writer` on the loop's side, `writer_process` on the
+other, rules in `log_transaction`), serves reads (`log_reader`) and wakes live
+readers after each commit.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ _STATES = ("any", "no_stream", "stream_exists")
 class EventLog:
     """The global log (`$all`) and its streams, persisted to SQLite.
 
-    Writes go through one writer thread that group-commits whatever appends are
+    Writes go through one writer process that group-commits whatever appends are
     pending into a single transaction (one fsync for many appenders); each awaiting
     caller is resolved on the event loop after the commit is durable. Reads are
     synchronous page reads on a reader connection owned by the event-loop thread.
@@ -58,9 +59,12 @@ class EventLog:
         *,
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         max_append_size: int = DEFAULT_MAX_APPEND_SIZE,
+        max_db_bytes: int | None = None,
     ) -> None:
         """`path=None` keeps the log in memory (lost when the process ends): a
-        private database file on tmpfs with synchronous=OFF, removed on close."""
+        private database file on tmpfs with synchronous=OFF, removed on close.
+        `max_db_bytes` caps the database: a write that would grow it further fails
+        with StorageFailure, as on a full disk (None: no cap)."""
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', not {synchronous!r}")
         if max_append_size <= 0:
@@ -68,6 +72,7 @@ class EventLog:
         self._path = None if path is None else Path(path)
         self._synchronous: Synchronous = synchronous
         self._max_append_size = max_append_size
+        self._max_db_bytes = max_db_bytes
         self._last_position = 0
         self._commit_event: asyncio.Event | None = None
         self._writer: LogWriter | None = None
@@ -76,18 +81,18 @@ class EventLog:
 
     async def start(self) -> None:
         """Open (creating the schema and seeding a new node's system events on a new
-        database) and start the writer thread, bound to the running event loop."""
+        database) and start the writer process, bound to the running event loop."""
         if self._writer is not None:
             raise RuntimeError("the event log is already started")
         db_file, synchronous = self._db_file()
         self._commit_event = asyncio.Event()
-        writer = LogWriter(db_file, synchronous, self._on_commit)
+        writer = LogWriter(db_file, synchronous, self._on_commit, max_db_bytes=self._max_db_bytes)
         self._last_position = await writer.start()
         self._writer = writer
         self._reader = LogReader(db_file, synchronous)
 
     async def close(self) -> None:
-        """Finish pending writes, stop the writer thread and close connections."""
+        """Finish pending writes, stop the writer process and close connections."""
         if self._writer is not None:
             await self._writer.stop()
             self._writer = None

@@ -11,8 +11,10 @@ acknowledged append is recognised as already written.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from esdbclient import EventStoreDBClient, NewEvent, StreamState
@@ -148,3 +150,31 @@ def test_retry_of_an_acknowledged_append_after_kill_9_is_recognised(
         )
         assert retried == original
         assert [e.id for e in client.get_stream(stream)] == [e.id for e in events]
+
+
+def writer_processes(pid: int) -> list[int]:
+    """The event-log writer processes among `pid`'s children (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            if b"esdb_emulator.writer_process" in cmdline:
+                found.append(int(child))
+    return found
+
+
+def test_killing_the_server_ends_its_writer_process(emulator: EmulatorProcess) -> None:
+    assert emulator.pid is not None
+    (writer,) = writer_processes(emulator.pid)
+    emulator.kill()
+    deadline = time.monotonic() + DEADLINE
+    while Path(f"/proc/{writer}").exists() and _state(writer) != "Z":
+        assert time.monotonic() < deadline, f"writer process {writer} outlived its server"
+        time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"

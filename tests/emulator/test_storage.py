@@ -7,11 +7,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
+import signal
+import sqlite3
 import subprocess
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -668,35 +672,40 @@ def test_malformed_requests_are_refused_before_queueing(
     assert h.log.last_position == before
 
 
-def test_a_database_write_failure_reaches_the_caller_and_writes_nothing(h: Harness) -> None:
-    # A real SQLITE_FULL: cap the writer connection's database size just above its
-    # current size (the writer is idle between transactions, so this is safe).
-    assert h.log._writer is not None
-    writer_conn = h.log._writer._conn
-    assert writer_conn is not None
-    (pages,) = writer_conn.execute("PRAGMA page_count").fetchone()
-    writer_conn.execute(f"PRAGMA max_page_count = {pages + 8}")
+def test_a_database_write_failure_reaches_the_caller_and_writes_nothing(tmp_path: Path) -> None:
+    # A real SQLITE_FULL: the database may grow only a few pages past its size.
+    path = tmp_path / "full.db"
+    Harness(path).close()
+    with closing(sqlite3.connect(path)) as conn:
+        (pages,) = conn.execute("PRAGMA page_count").fetchone()
+    capped = Harness(path, max_db_bytes=(pages + 8) * 8192)
 
     async def together() -> list[AppendResult | BaseException]:
         return list(
             await asyncio.gather(
-                h.log.append("big", "no_stream", [new_event(data=b"x" * 200_000)]),
-                h.log.append("small", "no_stream", [new_event()]),
+                capped.log.append("big", "no_stream", [new_event(data=b"x" * 200_000)]),
+                capped.log.append("small", "no_stream", [new_event()]),
                 return_exceptions=True,
             )
         )
 
-    big, small = h.run(together())
-    assert isinstance(big, StorageFailure)
-    assert "full" in str(big)
-    assert isinstance(small, AppendResult)
-    with pytest.raises(StreamNotFound):
-        h.events("big")
-    writer_conn.execute("PRAGMA max_page_count = 1073741823")
-    result = h.append("big", "no_stream", [new_event()])
-    assert result.position > small.position
-    assert h.revisions("big") == [0]
-    assert h.revisions("small") == [0]
+    try:
+        big, small = capped.run(together())
+        assert isinstance(big, StorageFailure)
+        assert "full" in str(big)
+        assert isinstance(small, AppendResult)
+        with pytest.raises(StreamNotFound):
+            capped.events("big")
+    finally:
+        capped.close()
+    uncapped = Harness(path)
+    try:
+        result = uncapped.append("big", "no_stream", [new_event(data=b"x" * 200_000)])
+        assert result.position > small.position
+        assert uncapped.revisions("big") == [0]
+        assert uncapped.revisions("small") == [0]
+    finally:
+        uncapped.close()
 
 
 # -- reopening -----------------------------------------------------------------------------
@@ -792,3 +801,39 @@ def test_recent_ids_keep_the_newest_half_budget_and_never_more_than_the_budget()
         assert len(remembered) <= 100
         assert remembered == list(range(n + 1 - len(remembered), n + 1))
         assert len(remembered) >= min(n + 1, 50)
+
+
+def test_when_the_writer_process_dies_writes_fail_clearly_and_reads_go_on(tmp_path: Path) -> None:
+    harness = Harness(tmp_path / "orphaned.db")
+    try:
+        written = harness.append("kept", "no_stream", [new_event()])
+        (writer,) = _writer_children()
+        os.kill(writer, signal.SIGKILL)
+        os.waitpid(writer, 0)
+
+        async def two_appends_after_the_death() -> list[StorageError]:
+            refused = []
+            for _ in range(2):
+                with pytest.raises(StorageError) as error:
+                    await asyncio.wait_for(harness.log.append("lost", "any", [new_event()]), 10)
+                refused.append(error.value)
+            return refused
+
+        first, second = harness.run(two_appends_after_the_death())
+        assert isinstance(first, StorageFailure) or "not open" in str(first)
+        assert "not open" in str(second)
+        assert harness.revisions("kept") == [0]
+        assert harness.log.last_position >= written.position
+    finally:
+        harness.close()
+
+
+def _writer_children() -> list[int]:
+    """This process's event-log writer children (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"esdb_emulator.writer_process" in cmdline:
+                found.append(int(child))
+    return found
