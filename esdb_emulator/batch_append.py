@@ -90,7 +90,7 @@ class BatchAppendCall:
             if batch is None:
                 return
             identifier = wire.stream_identifier(batch.stream)
-            events = list(map(wire.proposed_event, request.proposed_messages))
+            events = wire.proposed_events(request.proposed_messages)
             batch.size += sum(map(wire.size_on_disk, events))
             batch.events += events
         except wire.WireError as failure:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import grpc
@@ -333,6 +334,31 @@ def proposed_event(
         metadata=message.custom_metadata,
         data=message.data,
     )
+
+
+def proposed_events(
+    messages: Iterable[streams_pb2.BatchAppendReq.ProposedMessage],
+) -> list[ProposedEvent]:
+    """`proposed_event` of each message, in one pass: a batch's usual events (canonical
+    string ids, both metadata keys, a type) take a fast path that checks the same
+    things with about half the work; any other message goes through
+    `proposed_event`, which raises the precise error."""
+    events: list[ProposedEvent] = []
+    append = events.append
+    canonical = _CANONICAL_UUID.fullmatch
+    new = tuple.__new__
+    for message in messages:
+        metadata = message.metadata
+        event_type = metadata.get("type")
+        content_type = metadata.get("content-type")
+        text = message.id.string
+        if not event_type or content_type is None or canonical(text) is None or text == _NIL_UUID:
+            append(proposed_event(message))
+            continue
+        stored_type = _JSON if content_type == _JSON else _OCTET_STREAM
+        fields = (text, event_type, stored_type, message.custom_metadata, message.data)
+        append(new(ProposedEvent, fields))
+    return events
 
 
 def size_on_disk(event: ProposedEvent) -> int:
