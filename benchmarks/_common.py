@@ -7,6 +7,8 @@
 - `percentile`, `median`: statistics over plain lists.
 - `format_table`: a fixed-width text table for the console.
 - `fsync_latency(directory)`: p50/p99 of write+fsync there, to publish with durable figures.
+- `tree_cpu_seconds(pid)`: CPU used by a server process and its children (the
+  emulator writes through a child process, so its own figure alone would flatter it).
 
 Benchmarks only ever target 127.0.0.1.
 """
@@ -20,6 +22,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from esdbclient import NewEvent
 
@@ -97,3 +100,37 @@ def fsync_latency(directory: str | os.PathLike[str], count: int = 50) -> tuple[f
             os.fsync(file.fileno())
             latencies.append(time.perf_counter() - started)
     return percentile(latencies, 50), percentile(latencies, 99)
+
+
+def tree_cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds used so far by process `pid` and its live descendants
+    (Linux /proc); 0.0 if unknown. CPU per operation is much less sensitive to a noisy
+    machine than rates."""
+    if pid is None:
+        return 0.0
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, IndexError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def settle(pid: int | None, *, idle_share: float = 0.05, seconds: float = 15.0) -> None:
+    """Wait (at most `seconds`) until process `pid` and its children use less than
+    `idle_share` of a core over half a second: background work a setup step left
+    (a WAL checkpoint, say) should not be charged to the next measurement."""
+    deadline = time.monotonic() + seconds
+    before = tree_cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        after = tree_cpu_seconds(pid)
+        if after - before < idle_share * 0.5:
+            return
+        before = after

@@ -14,9 +14,10 @@ alternating order per round:
 
 The table shows events/s (median over rounds) and the ratio persistent / catch-up
 (also as the median of each round's ratio, which shared machines disturb less),
-plus the CPU each side spent per event (server process, and this client process
-with its gRPC and ack threads): CPU time is much less disturbed than wall time when
-other work shares the machine, and it shows which side a difference comes from.
+plus the CPU each side spent per event (the server process with its writer process,
+and this client process with its gRPC and ack threads): CPU time is much less
+disturbed than wall time when other work shares the machine, and it shows which
+side a difference comes from.
 Target: ratio >= 0.7. Exit status 0 whether or not the target is met (--check makes
 a miss exit 1); non-zero on errors.
 """
@@ -35,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import bench_event, format_table, median
+from _common import bench_event, format_table, median, settle, tree_cpu_seconds
 from esdbclient import EventStoreDBClient, StreamState
 
 from esdb_emulator.launcher import EmulatorProcess
@@ -89,12 +90,6 @@ class Figures:
     client_cpu_us: list[float] = field(default_factory=list)
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) the process `pid` has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def own_cpu() -> float:
     """CPU seconds this process (all its threads) has used so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -110,9 +105,9 @@ def measure_once(
     figures: Figures,
 ) -> None:
     """Run one measurement and record its rate and CPU per event."""
-    server_before, client_before = process_cpu(server_pid), own_cpu()
+    server_before, client_before = tree_cpu_seconds(server_pid), own_cpu()
     figures.rates.append(measure(client, stream, events))
-    figures.server_cpu_us.append((process_cpu(server_pid) - server_before) / events * 1e6)
+    figures.server_cpu_us.append((tree_cpu_seconds(server_pid) - server_before) / events * 1e6)
     figures.client_cpu_us.append((own_cpu() - client_before) / events * 1e6)
 
 
@@ -127,6 +122,7 @@ def run(events: int, rounds: int) -> tuple[Figures, Figures]:
         try:
             stream = f"bench-{uuid.uuid4().hex}"
             write_stream(client, stream, events)
+            settle(node.pid)
             for round_number in range(rounds):
                 order = [catch_up_rate, persistent_rate]
                 if round_number % 2:
