@@ -2,9 +2,12 @@
 
     PYTHONPATH=. .venv/bin/python benchmarks/persistent.py [--events N] [--rounds N] [--check]
 
-One emulator process (durable, `synchronous=FULL`, file database in a temporary
-directory) gets one stream of N events (default 20,000), written once. Then, in
-alternating order per round:
+Two servers, each in its own process: the emulator (durable, `synchronous=FULL`,
+file database in a temporary directory), which gets one stream of N events (default
+20,000), written once; and the stand-in (`standin_server.py`), which streams N
+prebuilt events to any subscription and does no other work (its persistent consumer
+gets at most `buffer_size` unacknowledged events; acks are only counted). Then, in
+alternating order per round, against each server in turn:
 
 - catch-up: the sync esdbclient's `subscribe_to_stream` from the start, iterated to
   the N-th event;
@@ -17,7 +20,9 @@ The table shows events/s (median over rounds) and the ratio persistent / catch-u
 plus the CPU each side spent per event (the server process with its writer process,
 and this client process with its gRPC and ack threads): CPU time is much less
 disturbed than wall time when other work shares the machine, and it shows which
-side a difference comes from.
+side a difference comes from. The stand-in's ratio is what the client alone allows:
+its persistent consumer does more work per event (an ack put on a queue that another
+thread drains) than its catch-up subscription.
 Target: ratio >= 0.7. Exit status 0 whether or not the target is met (--check makes
 a miss exit 1); non-zero on errors.
 """
@@ -38,6 +43,7 @@ from pathlib import Path
 
 from _common import bench_event, format_table, median, settle, tree_cpu_seconds
 from esdbclient import EventStoreDBClient, StreamState
+from standin_server import READ_STREAM_NAME, StandinProcess
 
 from esdb_emulator.launcher import EmulatorProcess
 
@@ -111,29 +117,53 @@ def measure_once(
     figures.client_cpu_us.append((own_cpu() - client_before) / events * 1e6)
 
 
-def run(events: int, rounds: int) -> tuple[Figures, Figures]:
-    """Catch-up and persistent figures over `rounds` rounds on one stream."""
-    catch_up, persistent = Figures(), Figures()
+@dataclass
+class Server:
+    """One server's client, stream and figures."""
+
+    name: str
+    pid: int | None
+    client: EventStoreDBClient
+    stream: str
+    catch_up: Figures = field(default_factory=Figures)
+    persistent: Figures = field(default_factory=Figures)
+
+
+def run(events: int, rounds: int) -> list[Server]:
+    """Catch-up and persistent figures over `rounds` rounds, emulator and stand-in."""
     with (
         tempfile.TemporaryDirectory(prefix="bench-persistent-") as folder,
         EmulatorProcess(Path(folder) / "events.db") as node,
+        StandinProcess(events) as floor,
     ):
-        client = EventStoreDBClient(node.uri)
+        servers = [
+            Server("emulator", node.pid, EventStoreDBClient(node.uri), f"bench-{uuid.uuid4().hex}"),
+            Server("stand-in", floor.pid, EventStoreDBClient(floor.uri), READ_STREAM_NAME),
+        ]
         try:
-            stream = f"bench-{uuid.uuid4().hex}"
-            write_stream(client, stream, events)
+            write_stream(servers[0].client, servers[0].stream, events)
             settle(node.pid)
             for round_number in range(rounds):
-                order = [catch_up_rate, persistent_rate]
-                if round_number % 2:
-                    order.reverse()
-                for measure in order:
-                    figures = catch_up if measure is catch_up_rate else persistent
-                    assert node.pid is not None
-                    measure_once(measure, client, stream, events, node.pid, figures)
+                kinds = [catch_up_rate, persistent_rate]
+                order = servers if round_number % 2 == 0 else servers[::-1]
+                for measure in kinds if round_number % 2 == 0 else kinds[::-1]:
+                    for server in order:
+                        figures = server.catch_up if measure is catch_up_rate else server.persistent
+                        measure_once(
+                            measure, server.client, server.stream, events, server.pid, figures
+                        )
+                        settle(server.pid)
         finally:
-            client.close()
-    return catch_up, persistent
+            for server in servers:
+                server.client.close()
+    return servers
+
+
+def ratios(server: Server) -> tuple[float, float]:
+    """Persistent / catch-up: of the medians, and the median of each round's."""
+    overall = median(server.persistent.rates) / median(server.catch_up.rates)
+    rounds = zip(server.persistent.rates, server.catch_up.rates, strict=True)
+    return overall, median([p / c for p, c in rounds])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,25 +172,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--check", action="store_true", help="exit 1 if the target is missed")
     args = parser.parse_args(argv)
-    catch_up, persistent = run(args.events, args.rounds)
-    ratio = median(persistent.rates) / median(catch_up.rates)
-    verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
+    emulator, standin = run(args.events, args.rounds)
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs,")
     print(f"{args.events} events, median of {args.rounds} rounds, load average {load}\n")
+
+    def row(label: str, unit: str, pick: Callable[[Server], float], fmt: str) -> list[str]:
+        e, f = pick(emulator), pick(standin)
+        return [label, unit, format(e, fmt), format(f, fmt), f"{e / f:.2f}" if f else "-", "", ""]
+
     rows = []
-    for name, figures in (("catch-up", catch_up), ("persistent", persistent)):
-        rows.append([f"{name} subscription", "events/s", f"{median(figures.rates):,.0f}", "", ""])
-        rows.append(
-            ["  server CPU per event", "us", f"{median(figures.server_cpu_us):.0f}", "", ""]
-        )
-        rows.append(
-            ["  client CPU per event", "us", f"{median(figures.client_cpu_us):.0f}", "", ""]
-        )
-    rows.append(["persistent / catch-up", "x", f"{ratio:.2f}", f">= {TARGET_RATIO}", verdict])
-    paired = median([p / c for p, c in zip(persistent.rates, catch_up.rates, strict=True)])
-    rows.append(["  same, per round (median)", "x", f"{paired:.2f}", "", ""])
-    print(format_table(["measurement", "unit", "figure", "target", "verdict"], rows))
+    for kind in ("catch_up", "persistent"):
+        name = kind.replace("_", "-")
+
+        def figures(server: Server, kind: str = kind) -> Figures:
+            return getattr(server, kind)  # type: ignore[no-any-return]
+
+        rows.append(row(f"{name} subscription", "events/s",
+                        lambda s: median(figures(s).rates), ",.0f"))  # fmt: skip
+        rows.append(row("  server CPU per event", "us",
+                        lambda s: median(figures(s).server_cpu_us), ".0f"))  # fmt: skip
+        rows.append(row("  client CPU per event", "us",
+                        lambda s: median(figures(s).client_cpu_us), ".0f"))  # fmt: skip
+    ratio, paired = ratios(emulator)
+    floor_ratio, floor_paired = ratios(standin)
+    verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
+    rows.append(["persistent / catch-up", "x", f"{ratio:.2f}", f"{floor_ratio:.2f}", "",
+                 f">= {TARGET_RATIO}", verdict])  # fmt: skip
+    rows.append(["  same, per round (median)", "x", f"{paired:.2f}", f"{floor_paired:.2f}", "",
+                 "", ""])  # fmt: skip
+    headers = ["measurement", "unit", "emulator", "stand-in", "ratio", "target", "verdict"]
+    print(format_table(headers, rows))
     return 1 if args.check and verdict == "FAIL" else 0
 
 

@@ -7,7 +7,11 @@ emulator, but does no work of its own:
   revision implied by the expected revision and a global position that grows by
   a fixed step per event;
 - `Read` streams a list of `ReadResp` messages built once at start-up (events
-  shaped like the emulator's, with the benchmark payload), up to the request's count.
+  shaped like the emulator's, with the benchmark payload), up to the request's count;
+  a catch-up subscription gets the confirmation, then all of them, then waits;
+- `PersistentSubscriptions`: Create and Delete succeed; `Read` confirms, then
+  streams prebuilt events, never more unacknowledged than the consumer's
+  `buffer_size` (acks only count: nothing is tracked or redelivered).
 
 So esdbclient against this server costs what the client, gRPC and the transport
 cost; the emulator's figure divided by this one shows what its own work costs.
@@ -35,7 +39,13 @@ from typing import Any
 
 import grpc
 from _common import EVENT_METADATA, EVENT_TYPE, event_data
-from esdbclient.protos.Grpc import shared_pb2, streams_pb2, streams_pb2_grpc
+from esdbclient.protos.Grpc import (
+    persistent_pb2,
+    persistent_pb2_grpc,
+    shared_pb2,
+    streams_pb2,
+    streams_pb2_grpc,
+)
 
 READY_PREFIX = "standin ready:"
 POSITION_STEP = 400  # bytes-like gaps between positions, as a real log has
@@ -97,7 +107,15 @@ class StandinStreams(streams_pb2_grpc.StreamsServicer):
     async def Read(  # noqa: N802
         self, request: streams_pb2.ReadReq, context: Any
     ) -> AsyncIterator[streams_pb2.ReadResp]:
-        """The prebuilt events, at most `count` of them (stream or `$all` alike)."""
+        """The prebuilt events, at most `count` of them (stream or `$all` alike); for a
+        subscription, a confirmation, every prebuilt event, then nothing until cancelled."""
+        if request.options.HasField("subscription"):
+            yield streams_pb2.ReadResp(
+                confirmation=streams_pb2.ReadResp.SubscriptionConfirmation(subscription_id="s")
+            )
+            for resp in self._read_resps:
+                yield resp
+            await asyncio.Event().wait()
         count = request.options.count if request.options.HasField("count") else 0
         for resp in itertools.islice(self._read_resps, count):
             yield resp
@@ -107,6 +125,59 @@ class StandinStreams(streams_pb2_grpc.StreamsServicer):
         for _ in range(max(count, 1)):
             position = next(self._positions)
         return position
+
+
+class StandinPersistent(persistent_pb2_grpc.PersistentSubscriptionsServicer):
+    """Groups that exist when asked to; consumers get prebuilt events within their
+    in-flight limit (`buffer_size`), credited back by acks (or nacks)."""
+
+    def __init__(self, read_events: int) -> None:
+        self._events = [_persistent_resp(i) for i in range(read_events)]
+
+    async def Create(  # noqa: N802
+        self, request: persistent_pb2.CreateReq, context: Any
+    ) -> persistent_pb2.CreateResp:
+        """Success, storing nothing."""
+        return persistent_pb2.CreateResp()
+
+    async def Delete(  # noqa: N802
+        self, request: persistent_pb2.DeleteReq, context: Any
+    ) -> persistent_pb2.DeleteResp:
+        """Success, storing nothing."""
+        return persistent_pb2.DeleteResp()
+
+    async def Read(  # noqa: N802
+        self, request_iterator: AsyncIterator[persistent_pb2.ReadReq], context: Any
+    ) -> None:
+        """Confirmation, then the prebuilt events, at most `buffer_size` unacked."""
+        first = await anext(aiter(request_iterator))
+        options = first.options
+        source = options.stream_identifier.stream_name.decode() or "$all"
+        credit = options.buffer_size
+        more = asyncio.Event()
+
+        async def count_acks() -> None:
+            nonlocal credit
+            async for request in request_iterator:
+                settled = request.ack.ids if request.HasField("ack") else request.nack.ids
+                credit += len(settled)
+                more.set()
+
+        counting = asyncio.create_task(count_acks())
+        try:
+            confirmation = persistent_pb2.ReadResp.SubscriptionConfirmation(
+                subscription_id=f"{source}::{options.group_name}"
+            )
+            await context.write(persistent_pb2.ReadResp(subscription_confirmation=confirmation))
+            for resp in self._events:
+                while credit <= 0:
+                    more.clear()
+                    await more.wait()
+                credit -= 1
+                await context.write(resp)
+            await asyncio.Event().wait()
+        finally:
+            counting.cancel()
 
 
 def _next_revision(options: streams_pb2.AppendReq.Options | None, count: int) -> int:
@@ -133,11 +204,34 @@ def _read_resp(i: int) -> streams_pb2.ReadResp:
     )
 
 
+def _persistent_resp(i: int) -> persistent_pb2.ReadResp:
+    position = (i + 1) * POSITION_STEP
+    created = str(time.time_ns() // 100)
+    response = persistent_pb2.ReadResp()
+    message = response.event
+    recorded = message.event
+    recorded.id.string = str(uuid.uuid4())
+    recorded.stream_identifier.stream_name = READ_STREAM_NAME.encode()
+    recorded.stream_revision = i
+    recorded.prepare_position = recorded.commit_position = position
+    recorded.metadata.update(
+        {"type": EVENT_TYPE, "content-type": "application/json", "created": created}
+    )
+    recorded.custom_metadata = EVENT_METADATA
+    recorded.data = event_data(i)
+    message.commit_position = position
+    message.retry_count = 0
+    return response
+
+
 async def serve(host: str, port: int, read_events: int) -> None:
     """Listen on host:port until SIGTERM or SIGINT, printing the ready line first."""
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
     streams_pb2_grpc.add_StreamsServicer_to_server(  # type: ignore[no-untyped-call]
         StandinStreams(read_events), server
+    )
+    persistent_pb2_grpc.add_PersistentSubscriptionsServicer_to_server(  # type: ignore[no-untyped-call]
+        StandinPersistent(read_events), server
     )
     bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
