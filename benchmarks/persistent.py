@@ -107,7 +107,7 @@ def measure_once(
     client: EventStoreDBClient,
     stream: str,
     events: int,
-    server_pid: int,
+    server_pid: int | None,
     figures: Figures,
 ) -> None:
     """Run one measurement and record its rate and CPU per event."""

@@ -36,12 +36,14 @@ import threading  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from typing import Literal  # noqa: E402
 
 from esdbclient import EventStoreDBClient, NewEvent, StreamState  # noqa: E402
 
 from esdb_emulator.launcher import EmulatorProcess  # noqa: E402
 from orders import codec  # noqa: E402
 from orders.logging import configure_logging  # noqa: E402
+from orders.ports import StoredEvent  # noqa: E402
 from orders.store import EsdbStore  # noqa: E402
 from projections import database, registry  # noqa: E402
 from projections.batch import BatchApplier  # noqa: E402
@@ -55,6 +57,12 @@ DEADLINE = 300.0
 PROJECTION = registry.get("order_summary")
 
 
+def _content_type(event: StoredEvent) -> Literal["application/json", "application/octet-stream"]:
+    """The stored event's content type, as esdbclient's NewEvent accepts it."""
+    json = event.content_type == "application/json"
+    return "application/json" if json else "application/octet-stream"
+
+
 def seed(uri: str, orders: int, copies: int) -> int:
     """Write the orders, then `copies` copies of their streams; returns order events."""
     store = EsdbStore(uri)
@@ -66,7 +74,7 @@ def seed(uri: str, orders: int, copies: int) -> int:
     by_stream: dict[str, list[NewEvent]] = {}
     for event in originals:
         by_stream.setdefault(event.stream, []).append(
-            NewEvent(event.type, event.data, event.metadata, event.content_type, uuid.uuid4())
+            NewEvent(event.type, event.data, event.metadata, _content_type(event), uuid.uuid4())
         )
     for _ in range(copies):
         for stream, events in by_stream.items():
