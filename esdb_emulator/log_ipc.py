@@ -26,6 +26,8 @@ Jobs: TypeAlias = list[tuple[int, WireOp]]
 STOP = None
 
 _HEADER = 4
+#: Bytes asked of the socket per receive.
+RECEIVE_SIZE = 1 << 16
 _APPEND, _DELETE, _TOMBSTONE = "A", "D", "T"
 
 
@@ -35,30 +37,50 @@ def frame(message: object) -> bytes:
     return len(body).to_bytes(_HEADER, "big") + body
 
 
-class FrameReader:
-    """Reassembles frames from the byte chunks a socket delivers."""
+class FrameBuffer:
+    """Reassembles frames received straight into one reusable buffer (`space`, then
+    `filled`), so that no receive allocates: reading into a fresh bytes object of a
+    receive's maximum size costs page faults and often system calls."""
 
-    def __init__(self) -> None:
-        self._buffer = bytearray()
+    def __init__(self, capacity: int = 1 << 18) -> None:
+        self._buffer = bytearray(capacity)
+        self._start = 0  # the first byte not yet parsed
+        self._end = 0  # the end of the bytes received
 
-    def feed(self, data: bytes) -> list[Any]:
-        """Add `data`; return the messages completed by it, in order."""
-        buffer = self._buffer
-        buffer += data
+    def space(self, at_least: int = RECEIVE_SIZE) -> memoryview:
+        """Room after the bytes held for the next receive: at least `at_least` bytes,
+        and enough for the whole of a frame that has begun. Use it before calling
+        `space` again (the buffer may be moved or grown)."""
+        held = self._end - self._start
+        if held == 0:
+            self._start = self._end = 0
+        elif held >= _HEADER:
+            header = self._buffer[self._start : self._start + _HEADER]
+            at_least = max(at_least, _HEADER + int.from_bytes(header, "big") - held)
+        if len(self._buffer) - self._end < at_least and self._start:
+            self._buffer[:held] = self._buffer[self._start : self._end]  # same size: no resize
+            self._start, self._end = 0, held
+        shortfall = at_least - (len(self._buffer) - self._end)
+        if shortfall > 0:
+            self._buffer.extend(bytes(shortfall))
+        return memoryview(self._buffer)[self._end :]
+
+    def filled(self, count: int) -> list[Any]:
+        """Note `count` more bytes received into `space`; return the messages they
+        completed, in order."""
+        self._end += count
         messages = []
-        start = 0
-        view = memoryview(buffer)
-        try:
-            while len(buffer) - start >= _HEADER:
+        start, end = self._start, self._end
+        with memoryview(self._buffer) as view:
+            while end - start >= _HEADER:
                 size = int.from_bytes(view[start : start + _HEADER], "big")
-                end = start + _HEADER + size
-                if end > len(buffer):
+                if end - start - _HEADER < size:
                     break
-                messages.append(pickle.loads(view[start + _HEADER : end]))  # noqa: S301 - our child
-                start = end
-        finally:
-            view.release()
-        del buffer[:start]
+                body = view[start + _HEADER : start + _HEADER + size]
+                messages.append(pickle.loads(body))  # noqa: S301 - our own child process
+                body.release()
+                start += _HEADER + size
+        self._start = start
         return messages
 
 

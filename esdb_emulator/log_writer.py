@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from esdb_emulator.log_ipc import STOP, FrameReader, encode_op, frame
+from esdb_emulator.log_ipc import STOP, FrameBuffer, encode_op, frame
 from esdb_emulator.log_schema import Synchronous
 from esdb_emulator.log_transaction import Op
 from esdb_emulator.records import (
@@ -196,15 +196,19 @@ class LogWriter:
                 future.set_exception(StorageFailure(detail))
 
 
-class _Link(asyncio.Protocol):
-    """Reads the writer's messages as they arrive and hands them to the writer proxy."""
+class _Link(asyncio.BufferedProtocol):
+    """Reads the writer's messages as they arrive (into one reusable buffer) and hands
+    them to the writer proxy."""
 
     def __init__(self, owner: LogWriter) -> None:
         self._owner = owner
-        self._frames = FrameReader()
+        self._frames = FrameBuffer()
 
-    def data_received(self, data: bytes) -> None:
-        for message in self._frames.feed(data):
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._frames.space()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        for message in self._frames.filled(nbytes):
             self._owner._on_message(message)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from esdb_emulator import system_events
-from esdb_emulator.log_ipc import STOP, FrameReader, Jobs, decode_op, frame
+from esdb_emulator.log_ipc import STOP, FrameBuffer, Jobs, decode_op, frame
 from esdb_emulator.log_schema import SCHEMA, Synchronous, connect
 from esdb_emulator.log_transaction import HeadCache, Op, RecentIds, Transaction
 from esdb_emulator.records import (
@@ -51,7 +51,6 @@ CHECKPOINT_BYTES = 4 * 1024 * 1024
 WAL_AUTOCHECKPOINT_PAGES = 2048
 #: The WAL file is truncated to this size after a restart.
 WAL_SIZE_LIMIT = 32 * 1024 * 1024
-_RECEIVE_BYTES = 1 << 20
 
 
 class Link:
@@ -60,7 +59,7 @@ class Link:
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
-        self._frames = FrameReader()
+        self._frames = FrameBuffer()
         self._send_lock = threading.Lock()
         self.closed = False
 
@@ -82,21 +81,31 @@ class Link:
     def receive(self) -> tuple[list[tuple[int, Op]], bool]:
         """Wait for requests; return all that have arrived (in order) and whether
         the parent asked to stop or has gone."""
+        frames, sock = self._frames, self._sock
         messages: list[Jobs | None] = []
+        drained = False
         while not messages:
-            data = self._sock.recv(_RECEIVE_BYTES)
-            if not data:
+            space = frames.space()
+            received = sock.recv_into(space)
+            if not received:
                 return [], True
-            messages += self._frames.feed(data)
-        while True:  # and whatever else is already here, without waiting
+            drained = received < len(space)  # the socket had no more at that moment
+            space.release()
+            messages += frames.filled(received)
+        while not drained:  # take whatever else is already here, without waiting
+            space = frames.space()
+            room = len(space)
             try:
-                data = self._sock.recv(_RECEIVE_BYTES, socket.MSG_DONTWAIT)
+                received = sock.recv_into(space, 0, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 break
-            if not data:
+            finally:
+                space.release()
+            if not received:
                 messages.append(STOP)
                 break
-            messages += self._frames.feed(data)
+            drained = received < room
+            messages += frames.filled(received)
         jobs: list[tuple[int, Op]] = []
         for message in messages:
             if message is STOP:
