@@ -24,6 +24,9 @@ sequential client is bounded by the client and the disk rather than by the serve
 concurrent row, and the 30,000 events/s target applies to it.
 
 Server CPU is the server process's and its children's (the emulator's writer process).
+The header gives the disk's fsync latency and a one-event SQLite commit on a bare
+connection with the emulator's schema and durability: the floor under every durable
+single-event append, which the stand-in does not pay.
 
 Targets (2 cores): single-event appends >= 0.7 x stand-in; 100-event batches >= 30,000
 events/s; 16 clients >= 1.5 x one client; reads >= 0.7 x stand-in. Exit status is 0
@@ -63,6 +66,7 @@ from _common import (
 from esdbclient import EventStoreDBClient, StreamState
 from standin_server import StandinProcess
 
+from esdb_emulator import log_schema
 from esdb_emulator.launcher import EmulatorProcess
 
 BATCH = 100
@@ -516,6 +520,12 @@ def run(s: Settings, verbose: bool) -> tuple[Samples, Samples]:
         stack.callback(pool.close)
         p50, p99 = fsync_latency(tmp)
         print(f"fsync on the db's disk: p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms", flush=True)
+        p50, p99 = sqlite_commit_latency(tmp)
+        print(
+            f"one-event SQLite commit there (the emulator's schema and settings, no server):"
+            f" p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms",
+            flush=True,
+        )
         read_stream = prepare_read_stream(emu.uri, s)
         settle(emu.pid)
         servers = [
@@ -543,6 +553,28 @@ def run(s: Settings, verbose: bool) -> tuple[Samples, Samples]:
                         samples.add(metric, value)
                 settle(emu.pid)  # background work a row left (a checkpoint) must not slow the next
     return emulator, standin
+
+
+def sqlite_commit_latency(directory: Path, count: int = 200) -> tuple[float, float]:
+    """(p50, p99) seconds of a one-event transaction on a bare connection with the
+    emulator's schema and durability, in `directory`: the floor under a durable
+    single-event append, which the stand-in does not pay."""
+    connection = log_schema.connect(directory / "floor.db", "FULL", writer=True)
+    try:
+        connection.executescript(log_schema.SCHEMA)
+        data = bench_event(0).data
+        latencies = []
+        for i in range(count):
+            row = ((i + 1) * 400, "floor", i, str(uuid.uuid4()), "T", "application/json",
+                   b"{}", data, 0)  # fmt: skip
+            started = time.perf_counter()
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute(log_schema.INSERT, row)
+            connection.execute("COMMIT")
+            latencies.append(time.perf_counter() - started)
+    finally:
+        connection.close()
+    return percentile(latencies, 50), percentile(latencies, 99)
 
 
 def _measurements(
