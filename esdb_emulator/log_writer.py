@@ -89,6 +89,9 @@ class LogWriter:
             self._process = subprocess.Popen(
                 command, pass_fds=(fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
             )
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
         self._ready = loop.create_future()
