@@ -30,6 +30,8 @@ from esdb_emulator.tls import (
 
 READY_PREFIX = "esdb-emulator ready:"
 
+_log = structlog.get_logger("esdb_emulator.cli")
+
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, serve, and return the process exit code."""
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             insecure=args.insecure,
         )
         try:
-            asyncio.run(_serve(config))
+            asyncio.run(_serve(config, stop_on_stdin_eof=args.stop_on_stdin_eof))
         except (InsecureBindError, TlsConfigError) as error:
             print(f"esdb-emulator: {error}", file=sys.stderr)
             return 2
@@ -78,13 +80,23 @@ def _tls_settings(args: argparse.Namespace, cleanup: ExitStack) -> TlsSettings |
     return DevCertificate(directory, certificate_hosts(args.host, args.advertise_host))
 
 
-async def _serve(config: EmulatorConfig) -> None:
+async def _serve(config: EmulatorConfig, *, stop_on_stdin_eof: bool) -> None:
     server = EmulatorServer(config)
     await server.start()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+    if stop_on_stdin_eof:
+        stdin = sys.stdin.fileno()
+
+        def on_stdin() -> None:
+            if not os.read(stdin, 4096):  # end of file: the launcher has gone
+                loop.remove_reader(stdin)
+                _log.warning("emulator.launcher_gone")
+                stopping.set()
+
+        loop.add_reader(stdin, on_stdin)
     where = "in memory" if config.db_path is None else str(config.db_path)
     # The one line on stdout: launchers wait for it and parse the URI from it.
     print(f"{READY_PREFIX} {server.uri} db={where} pid={os.getpid()}", flush=True)
@@ -132,6 +144,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    parser.add_argument(
+        "--stop-on-stdin-eof",
+        action="store_true",
+        help="stop cleanly when standard input closes (a launcher's pipe: ends with it)",
     )
     return parser
 

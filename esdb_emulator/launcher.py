@@ -143,7 +143,7 @@ class EmulatorProcess:
             self._command(),
             stdout=subprocess.PIPE,
             stderr=log_file,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,  # never written: its end tells the node we have gone
             text=True,
             env=env,
         )
@@ -204,13 +204,15 @@ class EmulatorProcess:
         except subprocess.TimeoutExpired:
             process.kill()
             code = process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        for pipe in (process.stdout, process.stdin):
+            if pipe is not None:
+                pipe.close()
         return code
 
     def _command(self) -> list[str]:
         command = [sys.executable, "-m", "esdb_emulator", "--host", self.host]
         command += ["--port", str(self.port), "--log-level", self.log_level]
+        command.append("--stop-on-stdin-eof")
         command += ["--memory"] if self.db_path is None else ["--db", str(self.db_path)]
         if self.advertise_host:
             command += ["--advertise-host", self.advertise_host]

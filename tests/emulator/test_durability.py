@@ -6,10 +6,15 @@ SIGKILLed under them. After a restart on the same database every acknowledged
 event is there, at the revision and commit position it was acknowledged with;
 batches are all or nothing; positions go on increasing; a retry of an
 acknowledged append is recognised as already written.
+
+And no process outlives what it serves: a killed server's writer process exits, and
+a node started by `EmulatorProcess` stops when its launcher is killed.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -178,3 +183,35 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+LAUNCHER = """
+import sys, time
+from pathlib import Path
+from esdb_emulator.launcher import EmulatorProcess
+node = EmulatorProcess(Path(sys.argv[1])).start()
+print(node.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_node_started_by_emulator_process_stops_when_its_launcher_is_killed(
+    tmp_path: Path,
+) -> None:
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", LAUNCHER, str(tmp_path / "orphan.db")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert launcher.stdout is not None
+        node = int(launcher.stdout.readline())
+        (writer,) = writer_processes(node)
+    finally:
+        launcher.kill()
+        launcher.wait()
+    deadline = time.monotonic() + DEADLINE
+    for pid in (node, writer):
+        while Path(f"/proc/{pid}").exists() and _state(pid) != "Z":
+            assert time.monotonic() < deadline, f"process {pid} outlived its launcher"
+            time.sleep(0.05)
