@@ -61,8 +61,10 @@ class FrameBuffer:
             self._buffer[:held] = self._buffer[self._start : self._end]  # same size: no resize
             self._start, self._end = 0, held
         shortfall = at_least - (len(self._buffer) - self._end)
-        if shortfall > 0:
-            self._buffer.extend(bytes(shortfall))
+        if shortfall > 0:  # a new buffer, not a resize: an old view may still be held
+            grown = bytearray(len(self._buffer) + shortfall)
+            grown[: self._end] = self._buffer[: self._end]
+            self._buffer = grown
         return memoryview(self._buffer)[self._end :]
 
     def filled(self, count: int) -> list[Any]:

@@ -98,3 +98,16 @@ def test_the_writer_takes_every_request_already_sent_in_one_receive() -> None:
         assert link.receive() == ([], True)
     finally:
         child.close()
+
+
+def test_the_buffer_grows_while_an_earlier_view_is_still_held() -> None:
+    buffer = FrameBuffer(capacity=16)
+    held = buffer.space(at_least=1)  # as asyncio holds get_buffer()'s view a while
+    big = frame(b"y" * 1000)
+    held[:4] = big[:4]
+    assert buffer.filled(4) == []
+    space = buffer.space()  # must grow to fit the frame begun, with `held` alive
+    space[: len(big) - 4] = big[4:]
+    space.release()
+    assert buffer.filled(len(big) - 4) == [b"y" * 1000]
+    held.release()
