@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import grpc
-from esdbclient.protos.Grpc import code_pb2, shared_pb2, status_pb2, streams_pb2
+from esdbclient.protos.Grpc import code_pb2, persistent_pb2, shared_pb2, status_pb2, streams_pb2
 from google.protobuf import any_pb2, empty_pb2
 from google.protobuf.message import Message
 
@@ -416,19 +416,26 @@ def read_event(resolved: ResolvedEvent, *, structured_ids: bool) -> streams_pb2.
     sub-message into its parent, which costs more than twice as much per event."""
     response = streams_pb2.ReadResp()
     message = response.event
-    _fill_recorded_event(message.event, resolved.event, structured_ids)
+    event = resolved.event
+    fill_recorded_event(message.event, event, event.position, structured_ids)
     link = resolved.link
     if link is not None:
-        _fill_recorded_event(message.link, link, structured_ids)
+        fill_recorded_event(message.link, link, link.position, structured_ids)
         message.commit_position = link.position
     else:
         message.commit_position = resolved.event.position
     return response
 
 
-def _fill_recorded_event(
-    target: streams_pb2.ReadResp.ReadEvent.RecordedEvent, record: RecordedEvent, structured: bool
+def fill_recorded_event(
+    target: streams_pb2.ReadResp.ReadEvent.RecordedEvent
+    | persistent_pb2.ReadResp.ReadEvent.RecordedEvent,
+    record: RecordedEvent,
+    position: int,
+    structured: bool,
 ) -> None:
+    """Write `record` into a reply's recorded event (a stream read's or a persistent
+    delivery's: the same fields), in place, at commit and prepare `position`."""
     if structured:
         value = uuid.UUID(record.event_id).int
         ids = target.id.structured
@@ -438,8 +445,8 @@ def _fill_recorded_event(
         target.id.string = record.event_id
     target.stream_identifier.stream_name = record.stream.encode("utf-8")
     target.stream_revision = record.revision
-    target.prepare_position = record.position
-    target.commit_position = record.position
+    target.prepare_position = position
+    target.commit_position = position
     metadata = target.metadata
     metadata["type"] = record.type
     metadata["created"] = str(record.created)

@@ -17,10 +17,9 @@ from esdbclient.protos.Grpc import persistent_pb2, shared_pb2
 
 from esdb_emulator.persistent.engine import Group
 from esdb_emulator.persistent.model import Consumer
-from esdb_emulator.records import RecordedEvent, ResolvedEvent
+from esdb_emulator.records import ResolvedEvent
+from esdb_emulator.streams_wire import fill_recorded_event
 
-ReadEvent = persistent_pb2.ReadResp.ReadEvent
-_INT64 = 2**63
 _UINT64 = 2**64
 
 
@@ -103,11 +102,11 @@ def event_reply(
     response = persistent_pb2.ReadResp()
     message = response.event
     if unresolved_link:
-        _fill_recorded(message.link, resolved.event, position, structured_ids)
+        fill_recorded_event(message.link, resolved.event, position, structured_ids)
     else:
-        _fill_recorded(message.event, resolved.event, position, structured_ids)
+        fill_recorded_event(message.event, resolved.event, position, structured_ids)
         if resolved.link is not None:
-            _fill_recorded(message.link, resolved.link, position, structured_ids)
+            fill_recorded_event(message.link, resolved.link, position, structured_ids)
     message.commit_position = position
     message.retry_count = retry_count
     return response
@@ -167,38 +166,6 @@ def _connection(
         in_flight_messages=len(consumer.in_flight),
         connection_name=consumer.connection_name,
     )  # `from` stays empty: the server knows no remote address for gRPC consumers
-
-
-def _fill_recorded(
-    target: ReadEvent.RecordedEvent, record: RecordedEvent, position: int, structured: bool
-) -> None:
-    if structured:
-        target.id.CopyFrom(_uuid(record.event_id, structured))
-    else:
-        target.id.string = record.event_id
-    target.stream_identifier.stream_name = record.stream.encode("utf-8")
-    target.stream_revision = record.revision
-    target.prepare_position = position
-    target.commit_position = position
-    metadata = target.metadata
-    metadata["type"] = record.type
-    metadata["created"] = str(record.created)
-    metadata["content-type"] = record.content_type
-    target.custom_metadata = record.metadata
-    target.data = record.data
-
-
-def _uuid(text: str, structured: bool) -> shared_pb2.UUID:
-    if not structured:
-        return shared_pb2.UUID(string=text)
-    value = uuid.UUID(text).int
-    most, least = value >> 64, value & (_UINT64 - 1)
-    return shared_pb2.UUID(
-        structured=shared_pb2.UUID.Structured(
-            most_significant_bits=most - _UINT64 if most >= _INT64 else most,
-            least_significant_bits=least - _UINT64 if least >= _INT64 else least,
-        )
-    )
 
 
 def _uuid_text(wire: shared_pb2.UUID) -> str:
