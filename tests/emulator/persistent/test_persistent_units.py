@@ -4,6 +4,7 @@ settings validation and the stored formats. No server needed."""
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from esdbclient.protos.Grpc import persistent_pb2, shared_pb2
@@ -33,6 +34,7 @@ from esdb_emulator.persistent.strategies import (
     RoundRobin,
     make_strategy,
 )
+from esdb_emulator.persistent.wire import event_reply
 from esdb_emulator.records import RecordedEvent, ResolvedEvent
 
 # -- helpers ------------------------------------------------------------------------
@@ -305,3 +307,29 @@ def test_checkpoint_data_is_a_json_string() -> None:
     assert decode_checkpoint(b'"41"') == "41"
     with pytest.raises(ValueError, match="not a JSON string"):
         decode_checkpoint(b"41")
+
+
+def test_a_delivered_link_carries_both_records_at_the_links_position_with_structured_ids() -> None:
+    target_id, link_id = uuid.uuid4(), uuid.uuid4()
+    event = RecordedEvent(400, "order-1", 3, str(target_id), "Placed", "application/json",
+                          b"{}", b'{"n":1}', 17)  # fmt: skip
+    link = RecordedEvent(900, "$ce-order", 0, str(link_id), "$>", "application/octet-stream",
+                         b"", b"3@order-1", 18)  # fmt: skip
+
+    reply = event_reply(ResolvedEvent(event, link), 2, unresolved_link=False, structured_ids=True)
+
+    def wire_id(wire: shared_pb2.UUID) -> uuid.UUID:
+        high = wire.structured.most_significant_bits & (2**64 - 1)
+        low = wire.structured.least_significant_bits & (2**64 - 1)
+        return uuid.UUID(int=(high << 64) | low)
+
+    delivered = reply.event
+    assert wire_id(delivered.event.id) == target_id
+    assert wire_id(delivered.link.id) == link_id
+    assert delivered.event.stream_identifier.stream_name == b"order-1"
+    assert delivered.event.stream_revision == 3
+    assert delivered.event.metadata["type"] == "Placed"
+    assert delivered.event.data == b'{"n":1}'
+    assert delivered.event.commit_position == delivered.link.commit_position == 900
+    assert delivered.commit_position == 900
+    assert delivered.retry_count == 2
