@@ -19,11 +19,10 @@ import time
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Literal
-from urllib.parse import quote
 
 from esdb_emulator.auth import DEFAULT_PASSWORD, PASSWORD_ENV
 from esdb_emulator.cli import READY_PREFIX
-from esdb_emulator.server import client_host
+from esdb_emulator.server import node_uri
 from esdb_emulator.tls import DEV_CERT_FILE
 
 _READY_URI = re.compile(re.escape(READY_PREFIX) + r" esdb://([^:/?]+):(\d+)")
@@ -100,13 +99,13 @@ class EmulatorProcess:
         """The esdbclient connection URI (valid once started); with credentials if secure."""
         if self.port == 0:
             raise RuntimeError("the emulator has not been started")
-        host = client_host(self.host)
-        if not self.secure:
-            return f"esdb://{host}:{self.port}?Tls=false"
-        uri = f"esdb://admin:{self.admin_password}@{host}:{self.port}?Tls=true"
-        if self._ca_file is not None:
-            uri += f"&tlsCaFile={quote(str(self._ca_file), safe='/')}"
-        return uri
+        return node_uri(
+            self.host,
+            self.port,
+            secure=self.secure,
+            ca_file=self._ca_file,
+            credentials=("admin", self.admin_password),
+        )
 
     @property
     def ca_file(self) -> Path | None:

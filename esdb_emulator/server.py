@@ -110,13 +110,7 @@ class EmulatorServer:
         A secure node's URI carries `tlsCaFile` when the node knows the CA (dev
         mode); esdbclient also needs `user:password@`, see `client_uri`.
         """
-        host = client_host(self.config.host)
-        if not self.secure:
-            return f"esdb://{host}:{self.port}?Tls=false"
-        uri = f"esdb://{host}:{self.port}?Tls=true"
-        if self.ca_file is not None:
-            uri += f"&tlsCaFile={quote(str(self.ca_file), safe='/')}"
-        return uri
+        return node_uri(self.config.host, self.port, secure=self.secure, ca_file=self.ca_file)
 
     def client_uri(self, user: str = "admin") -> str:
         """A URI esdbclient can use as it is: `uri`, with `user`'s credentials if secure."""
@@ -124,7 +118,13 @@ class EmulatorServer:
             return self.uri
         if user not in self._users:
             raise KeyError(f"no user {user!r} on this node")
-        return self.uri.replace("esdb://", f"esdb://{user}:{self._users[user]}@", 1)
+        return node_uri(
+            self.config.host,
+            self.port,
+            secure=True,
+            ca_file=self.ca_file,
+            credentials=(user, self._users[user]),
+        )
 
     async def start(self) -> None:
         """Check the bind policy and certificates, open the log, start the services, listen.
@@ -212,6 +212,27 @@ def is_loopback(host: str) -> bool:
 def client_host(host: str) -> str:
     """The host a local client dials: the bound one, or loopback for a wildcard bind."""
     return "127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host  # noqa: S104
+
+
+def node_uri(
+    host: str,
+    port: int,
+    *,
+    secure: bool,
+    ca_file: Path | None,
+    credentials: tuple[str, str] | None = None,
+) -> str:
+    """The esdbclient URI of a node bound to `host`:`port`: `Tls=false` when insecure;
+    otherwise TLS, with `tlsCaFile` when the CA is known and `user:password@` when
+    `credentials` are given."""
+    where = f"{client_host(host)}:{port}"
+    if not secure:
+        return f"esdb://{where}?Tls=false"
+    user = "" if credentials is None else f"{credentials[0]}:{credentials[1]}@"
+    uri = f"esdb://{user}{where}?Tls=true"
+    if ca_file is not None:
+        uri += f"&tlsCaFile={quote(str(ca_file), safe='/')}"
+    return uri
 
 
 class ThreadedEmulator:
