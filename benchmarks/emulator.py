@@ -283,56 +283,39 @@ def _append_worker(tasks: mp.Queue[Any], results: mp.Queue[Any]) -> None:
     results.put(READY)
     while (task := tasks.get()) is not None:
         uri, start_at, seconds, batched = task
-        work = _batches_in_window if batched else _appends_in_window
         try:
-            results.put(work(uri, start_at, seconds))
+            results.put(_appends_in_window(uri, start_at, seconds, batched))
         except Exception as error:  # noqa: BLE001 - reported to the parent, which raises
             results.put(error)
 
 
-def _appends_in_window(uri: str, start_at: float, seconds: float) -> tuple[int, bool]:
+def _appends_in_window(
+    uri: str, start_at: float, seconds: float, batched: bool
+) -> tuple[int, bool]:
+    """Append to a new stream until the shared window [start_at, start_at + seconds]
+    closes: single events built per call, or 100-event batches built before the
+    window. Returns (events appended inside the window, started late)."""
+    per_call = BATCH if batched else 1
+    batches = [_batch(i) for i in range(8)] if batched else []
+
+    def events(written: int) -> Any:
+        return batches[written % 8] if batched else bench_event(written)
+
     client = connect(uri)
     try:
         stream = f"bench-conc-{uuid.uuid4().hex}"
-        client.append_to_stream(stream, current_version=NO_STREAM, events=bench_event(0))
-        late = time.time() > start_at
-        version = 0
-        # Warm up until the shared window opens.
-        for _ in bounded(MAX_WORKER_APPENDS, start_at - time.time()):
-            client.append_to_stream(stream, current_version=version, events=bench_event(version))
-            version += 1
-        end, count = start_at + seconds, 0
-        for _ in bounded(MAX_WORKER_APPENDS, end - time.time()):
-            client.append_to_stream(stream, current_version=version, events=bench_event(version))
-            version += 1
-            if time.time() <= end:
-                count += 1
-        return count, late
-    finally:
-        client.close()
-
-
-def _batches_in_window(uri: str, start_at: float, seconds: float) -> tuple[int, bool]:
-    """As `_appends_in_window`, with 100-event batches (built before the window);
-    counts events."""
-    batches = [_batch(i) for i in range(8)]
-    client = connect(uri)
-    try:
-        stream = f"bench-conc-batch-{uuid.uuid4().hex}"
-        client.append_to_stream(stream, current_version=NO_STREAM, events=_batch(0))
+        client.append_to_stream(stream, current_version=NO_STREAM, events=events(0))
         late = time.time() > start_at
         written = 1
-        for _ in bounded(MAX_WORKER_APPENDS, start_at - time.time()):
-            version = written * BATCH - 1
-            client.append_to_stream(stream, current_version=version, events=batches[written % 8])
-            written += 1
         end, count = start_at + seconds, 0
-        for _ in bounded(MAX_WORKER_APPENDS, end - time.time()):
-            version = written * BATCH - 1
-            client.append_to_stream(stream, current_version=version, events=batches[written % 8])
-            written += 1
-            if time.time() <= end:
-                count += BATCH
+        # Warm up until the shared window opens, then count what falls inside it.
+        for until in (start_at, end):
+            for _ in bounded(MAX_WORKER_APPENDS, until - time.time()):
+                version = written * per_call - 1
+                client.append_to_stream(stream, current_version=version, events=events(written))
+                written += 1
+                if until == end and time.time() <= end:
+                    count += per_call
         return count, late
     finally:
         client.close()
