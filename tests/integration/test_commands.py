@@ -59,6 +59,24 @@ def stored(client: EventStoreDBClient, order_id: str) -> list[Any]:
         return []
 
 
+def placed_event(order_id: str) -> tuple[CommandContext, OrderPlaced]:
+    """An OrderPlaced for `order_id` and the context of the command that decided it,
+    to append through the store directly."""
+    context = CommandContext(uuid.uuid4(), "c", "c", "tests", datetime.now(UTC))
+    event = OrderPlaced.model_validate(
+        {
+            "order_id": order_id,
+            "customer_id": "c",
+            "lines": LINES,
+            "currency": "EUR",
+            "total": TOTAL,
+            "shipping_address": None,
+            "placed_at": context.occurred_at,
+        }
+    )
+    return context, event
+
+
 def place(order_id: str, store: EsdbStore, **options: Any) -> Any:
     return place_order(order_id, "cust-1", LINES, "EUR", ADDRESS, store=store, **options)
 
@@ -219,18 +237,7 @@ class TestIdempotency:
         self, store: EsdbStore, client: EventStoreDBClient, order_id: str
     ) -> None:
         # What a retry after a lost reply does: same ids, same expected revision.
-        context = CommandContext(uuid.uuid4(), "c", "c", "tests", datetime.now(UTC))
-        event = OrderPlaced.model_validate(
-            {
-                "order_id": order_id,
-                "customer_id": "c",
-                "lines": LINES,
-                "currency": "EUR",
-                "total": TOTAL,
-                "shipping_address": None,
-                "placed_at": context.occurred_at,
-            }
-        )
+        context, event = placed_event(order_id)
         encoded = [encode(event, context, 0)]
         first = store.append(order_id, None, encoded)
         second = store.append(order_id, None, encoded)
@@ -243,18 +250,7 @@ class TestStoreErrors:
         self, store: EsdbStore, order_id: str
     ) -> None:
         place(order_id, store)
-        context = CommandContext(uuid.uuid4(), "c", "c", "tests", datetime.now(UTC))
-        event = OrderPlaced.model_validate(
-            {
-                "order_id": order_id,
-                "customer_id": "c",
-                "lines": LINES,
-                "currency": "EUR",
-                "total": TOTAL,
-                "shipping_address": None,
-                "placed_at": context.occurred_at,
-            }
-        )
+        context, event = placed_event(order_id)
         with pytest.raises(ConcurrencyConflict) as caught:
             store.append(order_id, None, [encode(event, context, 0)])
         assert caught.value.stream == f"order-{order_id}"
