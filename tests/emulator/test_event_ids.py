@@ -6,25 +6,12 @@ are already canonical, so both sides of it are pinned here)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from urllib.parse import urlparse
 
 import grpc
 import pytest
 from esdbclient import EventStoreDBClient
 from esdbclient.exceptions import NotFound
 from esdbclient.protos.Grpc import shared_pb2, streams_pb2, streams_pb2_grpc
-
-
-@pytest.fixture(scope="module")
-def stub(esdb_uri: str) -> Iterator[streams_pb2_grpc.StreamsStub]:
-    """A raw Streams stub on the suite's server."""
-    url = urlparse(esdb_uri)
-    channel = grpc.insecure_channel(f"{url.hostname}:{url.port}")
-    try:
-        yield streams_pb2_grpc.StreamsStub(channel)  # type: ignore[no-untyped-call]
-    finally:
-        channel.close()
 
 
 def _append(stub: streams_pb2_grpc.StreamsStub, stream: str, dto: shared_pb2.UUID) -> None:

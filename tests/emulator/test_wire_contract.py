@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import queue
 import uuid
-from collections.abc import Iterator, Sequence
-from urllib.parse import urlparse
+from collections.abc import Sequence
 
 import grpc
 import pytest
@@ -20,17 +19,6 @@ from google.protobuf import duration_pb2, empty_pb2
 
 MAX_APPEND_SIZE = 1_048_576
 UINT64_MAX = 2**64 - 1
-
-
-@pytest.fixture(scope="module")
-def stub(esdb_uri: str) -> Iterator[streams_pb2_grpc.StreamsStub]:
-    """A raw Streams stub on the suite's server."""
-    url = urlparse(esdb_uri)
-    channel = grpc.insecure_channel(f"{url.hostname}:{url.port}")
-    try:
-        yield streams_pb2_grpc.StreamsStub(channel)  # type: ignore[no-untyped-call]
-    finally:
-        channel.close()
 
 
 # -- request builders ---------------------------------------------------------------
