@@ -23,7 +23,7 @@ sequential client is bounded by the client and the disk rather than by the serve
 (the stand-in's row shows that bound); the server's batched throughput is the
 concurrent row, and the 30,000 events/s target applies to it.
 
-Server CPU is the server process's and its children's (the emulator's writer process).
+Server CPU is the server process's, its children's included.
 The header gives the disk's fsync latency and a one-event SQLite commit on a bare
 connection with the emulator's schema and durability: the floor under every durable
 single-event append, which the stand-in does not pay.

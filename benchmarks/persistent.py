@@ -17,7 +17,7 @@ alternating order per round, against each server in turn:
 
 The table shows events/s (median over rounds) and the ratio persistent / catch-up
 (also as the median of each round's ratio, which shared machines disturb less),
-plus the CPU each side spent per event (the server process with its writer process,
+plus the CPU each side spent per event (the server process with any children,
 and this client process with its gRPC and ack threads): CPU time is much less
 disturbed than wall time when other work shares the machine, and it shows which
 side a difference comes from. The stand-in's ratio is what the client alone allows:

@@ -5,8 +5,8 @@ background thread (`ThreadedEmulator(EmulatorConfig(db_path)).start().uri`), on 
 own event loop (`EmulatorServer`), or from the shell (`esdb-emulator --db PATH`).
 The application packages never import it: they only know the URI.
 
-The names below are imported on first use, so that the server's writer process
-(`python -m esdb_emulator.writer_process`) starts without loading gRPC.
+The names below are imported on first use, so that importing one module (the
+launcher, say) does not load gRPC and the whole server.
 """
 
 from __future__ import annotations

@@ -1,29 +1,36 @@
-"""The event loop's side of the event log's writer process.
+"""The event log's single writer, on the event loop's own thread, with group commit.
 
 Callers on the loop `submit` requests; the requests submitted in one turn of the
-loop go to the writer process (`writer_process`) in one message, and each
-caller's future is resolved when the writer reports the transaction that wrote
-(or refused) its request. The writer group-commits whatever has arrived, so
-concurrent appenders share fsyncs. If the writer process ends unexpectedly, every
-waiting caller gets StorageFailure and the log refuses further writes.
+loop are written by one `BEGIN IMMEDIATE ... COMMIT` (one fsync for all of them)
+at the start of the next turn, and each caller's future is resolved right after.
+If the database fails a transaction, its requests are retried one transaction
+each, so only the request that cannot be written fails, with StorageFailure.
+
+Why on the loop: the loop's turn is a natural commit group, and no hand-over is
+paid. Measured on 2 cores against a writer in a child process (the design before
+this one, which had replaced a writer thread): sequential single-event appends
+0.50 -> 0.64 of the stand-in server's rate, 4 clients of 100-event batches 23.8k ->
+28.0k events/s, server CPU per batched event 37.5 -> 31.5 us. A writer *thread* is
+worse than both: Python's sqlite3 releases the GIL around every row it steps, so
+the thread has to win the GIL back from the busy loop after each row. The cost is
+that the loop waits for each commit's fsync (a few tenths of a millisecond), and
+requests arriving meanwhile wait for the next group.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
-import subprocess
-import sys
+import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import structlog
 
-from esdb_emulator.log_ipc import STOP, FrameBuffer, encode_op, frame
-from esdb_emulator.log_schema import Synchronous
-from esdb_emulator.log_transaction import Op
+from esdb_emulator import system_events
+from esdb_emulator.log_schema import SCHEMA, Synchronous, connect
+from esdb_emulator.log_transaction import HeadCache, Op, RecentIds, Transaction
 from esdb_emulator.records import (
     AppendResult,
     DeleteResult,
@@ -34,19 +41,25 @@ from esdb_emulator.records import (
 _log = structlog.get_logger("esdb_emulator.log_writer")
 
 Outcome = AppendResult | DeleteResult
-#: Socket buffers between loop and writer: a burst of appends is handed over
-#: without the loop ever blocking on a full socket.
-_SOCKET_BUFFER = 8 * 1024 * 1024
-#: How long `stop` waits for the writer to write what was sent and exit.
-_STOP_TIMEOUT = 60.0
+#: Requests per transaction at most, so one commit never holds the lock for long.
+MAX_GROUP = 1000
+#: Log bytes written between two background checkpoints.
+CHECKPOINT_BYTES = 4 * 1024 * 1024
+#: WAL size (pages, 16 MiB) at which a commit checkpoints by itself. Background
+#: checkpoints alone never let the WAL restart (the writer keeps adding frames),
+#: so this one finishes the job; it only copies what was written since the last
+#: background checkpoint, and the next transaction starts the WAL over.
+WAL_AUTOCHECKPOINT_PAGES = 2048
+#: The WAL file is truncated to this size after a restart.
+WAL_SIZE_LIMIT = 32 * 1024 * 1024
 _PAGE_SIZE = 8192
 
 
 class LogWriter:
-    """Starts and talks to the writer process. `on_commit(position)` runs on the
-    loop after every commit, before the transaction's futures are resolved.
-    `max_db_bytes` caps the database file (writes beyond it fail with
-    StorageFailure, as on a full disk); None for no cap."""
+    """Owns the writer connection. `on_commit(position)` runs after every commit,
+    before the transaction's futures are resolved. `max_db_bytes` caps the
+    database file (writes beyond it fail with StorageFailure, as on a full disk);
+    None for no cap. All methods run on the event loop's thread."""
 
     def __init__(
         self,
@@ -61,158 +74,205 @@ class LogWriter:
         self._synchronous = synchronous
         self._on_commit = on_commit
         self._max_pages = 0 if max_db_bytes is None else max(1, max_db_bytes // _PAGE_SIZE)
+        self._heads = HeadCache()
+        self._ids = RecentIds()
+        self._position = 0
+        self._checkpointed_at = 0
+        self._checkpointer: Checkpointer | None = None
+        self._conn: sqlite3.Connection | None = None
         self._job_ids = itertools.count()
         self._pending: dict[int, asyncio.Future[Outcome]] = {}
-        self._outbox: list[tuple[int, Any]] = []
+        self._outbox: list[tuple[int, Op]] = []
         self._flush_scheduled = False
-        self._process: subprocess.Popen[bytes] | None = None
-        self._transport: asyncio.Transport | None = None
-        self._ready: asyncio.Future[int] | None = None
-        self._lost: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._open = False
 
     async def start(self) -> int:
-        """Start the writer process, which opens the database (schema, seeding,
-        this start's epoch); returns the last commit position."""
-        loop = self._loop = asyncio.get_running_loop()
-        ours, theirs = socket.socketpair()
-        for end in (ours, theirs):
-            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
-            end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)
-        fd = theirs.fileno()
-        command = [
-            sys.executable, "-m", "esdb_emulator.writer_process",
-            str(fd), str(self._db_file), self._synchronous, str(self._max_pages),
-        ]  # fmt: skip
+        """Open the database (schema, seeding, this start's epoch); returns the last
+        commit position."""
+        self._loop = asyncio.get_running_loop()
         try:
-            self._process = subprocess.Popen(
-                command, pass_fds=(fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
-            )
+            self._open()
         except BaseException:
-            ours.close()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
             raise
-        finally:
-            theirs.close()
-        self._ready = loop.create_future()
-        self._lost = loop.create_future()
-        transport, _ = await loop.create_unix_connection(lambda: _Link(self), sock=ours)
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        try:
-            position = await self._ready
-        except BaseException:
-            await self._end_process()
-            raise
-        self._open = True
-        return position
+        self._checkpointer = Checkpointer(self._db_file, self._synchronous)
+        return self._position
 
     def submit(self, op: Op) -> asyncio.Future[Outcome]:
-        """Queue `op`; the future resolves once it is durable (or failed)."""
-        if not self._open:
+        """Queue `op` for this turn's commit; the future resolves once it is durable
+        (or failed)."""
+        if self._conn is None:
             raise StorageError("the event log is not open")
         assert self._loop is not None
         future: asyncio.Future[Outcome] = self._loop.create_future()
         job_id = next(self._job_ids)
         self._pending[job_id] = future
-        self._outbox.append((job_id, encode_op(op)))
+        self._outbox.append((job_id, op))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
         return future
 
     async def stop(self) -> None:
-        """Have everything submitted so far written, then end the writer process."""
-        if self._process is None:
+        """Write everything submitted so far, then close the connection."""
+        if self._conn is None:
             return
-        if self._open:
-            self._open = False
-            self._flush()
-            assert self._transport is not None
-            self._transport.write(frame(STOP))
-        await self._end_process()
+        self._flush()
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
+            self._checkpointer = None
+        self._conn.close()
+        self._conn = None
 
     # -- internals ---------------------------------------------------------------------
 
+    def _open(self) -> None:
+        conn = self._conn = connect(self._db_file, self._synchronous, writer=True)
+        conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+        if self._max_pages:
+            conn.execute(f"PRAGMA max_page_count={self._max_pages}")
+        conn.executescript(SCHEMA)
+        (self._position,) = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
+        node = conn.execute("SELECT value FROM node WHERE key = 'node_id'").fetchone()
+        node_id = system_events.new_node_id() if node is None else node[0]
+        (epoch,) = conn.execute(
+            "SELECT count(*) FROM events WHERE stream = ?", (system_events.EPOCHS_STREAM,)
+        ).fetchone()
+        ops: list[Op] = [system_events.epoch_append(node_id, epoch, self._position)]
+        if node is None:
+            ops += system_events.new_node_appends()
+        self._commit_ops(ops, node_id if node is None else None)
+        _log.info(
+            "log.opened",
+            db=str(self._db_file),
+            new=node is None,
+            epoch=epoch,
+            last_position=self._position,
+        )
+
+    def _commit_ops(self, ops: list[Op], new_node_id: str | None) -> None:
+        """Write start-up records in one transaction (raising on any failure)."""
+        assert self._conn is not None
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            tx = Transaction(self._conn, self._heads, self._ids, self._position)
+            for op in ops:
+                tx.apply(op)
+            if new_node_id is not None:
+                self._conn.execute("INSERT INTO node VALUES ('node_id', ?)", (new_node_id,))
+            self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:  # SQLite may have rolled back already
+                self._conn.execute("ROLLBACK")
+            raise
+        self._adopt(tx)
+
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self._outbox and self._transport is not None and not self._transport.is_closing():
-            self._transport.write(frame(self._outbox))
-        self._outbox = []
+        jobs, self._outbox = self._outbox, []
+        for start in range(0, len(jobs), MAX_GROUP):
+            self._commit(jobs[start : start + MAX_GROUP])
 
-    async def _end_process(self) -> None:
-        process, self._process = self._process, None
-        assert process is not None
-        assert self._lost is not None
+    def _commit(self, jobs: list[tuple[int, Op]]) -> None:
         try:
-            await asyncio.wait_for(asyncio.shield(self._lost), _STOP_TIMEOUT)
-        except TimeoutError:
-            _log.error("log.writer_stop_timeout", pid=process.pid)
-            process.kill()
-        await asyncio.to_thread(process.wait)
-        if self._transport is not None:
-            self._transport.close()
-        self._fail_pending("the event log writer has stopped")
+            outcomes, tx = self._transaction([op for _, op in jobs])
+        except Exception as exc:  # noqa: BLE001 - any failure goes back to the callers
+            if len(jobs) > 1:
+                for job in jobs:  # isolate the request the database refuses
+                    self._commit([job])
+                return
+            job_id, op = jobs[0]
+            _log.error("log.write_failed", stream=op.stream, error=repr(exc))
+            failure = StorageFailure(repr(exc))
+            failure.__cause__ = exc
+            self._resolve([(job_id, failure)])
+            return
+        self._adopt(tx)
+        self.commit_count += 1
+        self._on_commit(self._position)
+        self._resolve(
+            [(job_id, outcome) for (job_id, _), outcome in zip(jobs, outcomes, strict=True)]
+        )
 
-    def _on_message(self, message: tuple[Any, ...]) -> None:
-        kind = message[0]
-        if kind == "done":
-            _, results, position = message
-            if position is not None:
-                self.commit_count += 1
-                self._on_commit(position)
-            pending = self._pending
-            for job_id, outcome in results:
-                future = pending.pop(job_id, None)
-                if future is None or future.done():  # the caller gave up waiting
-                    continue
-                if isinstance(outcome, StorageError):
-                    future.set_exception(outcome)
-                else:
-                    future.set_result(outcome)
-        elif kind == "log":
-            _, level, event, fields = message
-            getattr(_log, level)(event, **fields)
-        elif kind == "ready":
-            _, position, facts = message
-            _log.info("log.opened", db=str(self._db_file), **facts)
-            if self._ready is not None and not self._ready.done():
-                self._ready.set_result(position)
-        elif kind == "failed" and self._ready is not None and not self._ready.done():
-            self._ready.set_exception(StorageFailure(f"cannot open the log: {message[1]}"))
+    def _transaction(self, ops: list[Op]) -> tuple[list[Outcome | StorageError], Transaction]:
+        assert self._conn is not None
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            tx = Transaction(self._conn, self._heads, self._ids, self._position)
+            outcomes: list[Outcome | StorageError] = []
+            for op in ops:
+                try:
+                    outcomes.append(tx.apply(op))
+                except StorageError as exc:
+                    outcomes.append(exc)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+        return outcomes, tx
 
-    def _on_lost(self) -> None:
-        if self._open:
-            _log.error("log.writer_exited", db=str(self._db_file))
-        self._open = False
-        failure = StorageFailure("the event log writer process ended")
-        if self._ready is not None and not self._ready.done():
-            self._ready.set_exception(failure)
-        self._fail_pending(failure.detail)
-        if self._lost is not None and not self._lost.done():
-            self._lost.set_result(None)
+    def _resolve(self, results: list[tuple[int, Outcome | StorageError]]) -> None:
+        pending = self._pending
+        for job_id, outcome in results:
+            future = pending.pop(job_id)
+            if future.done():  # the caller gave up waiting
+                continue
+            if isinstance(outcome, StorageError):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
 
-    def _fail_pending(self, detail: str) -> None:
-        pending, self._pending = self._pending, {}
-        for future in pending.values():
-            if not future.done():
-                future.set_exception(StorageFailure(detail))
+    def _adopt(self, tx: Transaction) -> None:
+        tx.adopt()
+        self._position = tx.position
+        if self._position - self._checkpointed_at >= CHECKPOINT_BYTES:
+            self._checkpointed_at = self._position  # positions advance by record sizes
+            if self._checkpointer is not None:
+                self._checkpointer.request()
 
 
-class _Link(asyncio.BufferedProtocol):
-    """Reads the writer's messages as they arrive (into one reusable buffer) and hands
-    them to the writer proxy."""
+class Checkpointer:
+    """Copies the WAL back into the database on its own thread and connection,
+    so that commits do not pay for it. PASSIVE checkpoints never block the writer
+    or readers; a checkpoint that fails is logged and retried on the next request."""
 
-    def __init__(self, owner: LogWriter) -> None:
-        self._owner = owner
-        self._frames = FrameBuffer()
+    def __init__(self, db_file: Path, synchronous: Synchronous) -> None:
+        self._db_file = db_file
+        self._synchronous = synchronous
+        self._due = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="esdb-log-checkpointer", daemon=True)
+        self._thread.start()
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self._frames.space()
+    def request(self) -> None:
+        """Ask for a checkpoint soon (requests made meanwhile coalesce)."""
+        self._due.set()
 
-    def buffer_updated(self, nbytes: int) -> None:
-        for message in self._frames.filled(nbytes):
-            self._owner._on_message(message)
+    def stop(self) -> None:
+        """End the thread after any checkpoint in progress."""
+        self._stopping = True
+        self._due.set()
+        self._thread.join()
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._owner._on_lost()
+    def _run(self) -> None:
+        try:
+            conn = connect(self._db_file, self._synchronous, writer=True)
+        except sqlite3.Error as exc:  # commits then checkpoint by themselves
+            _log.warning("log.checkpointer_unavailable", error=repr(exc))
+            return
+        try:
+            while True:
+                self._due.wait()
+                self._due.clear()
+                if self._stopping:
+                    return
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:
+                    _log.warning("log.checkpoint_failed", error=repr(exc))
+        finally:
+            conn.close()

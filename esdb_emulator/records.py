@@ -23,8 +23,7 @@ class ProposedEvent(NamedTuple):
     """An event as a client proposes it; `event_id` is a canonical lowercase UUID.
 
     A named tuple (as `RecordedEvent` is): appends build one per event on the event
-    loop, three times faster than a frozen dataclass, and send it to the writer
-    process as a plain tuple (`log_ipc`), which pickles about 25 times faster.
+    loop, three times faster than a frozen dataclass.
     """
 
     event_id: str
@@ -93,10 +92,7 @@ class DeleteResult:
 
 
 class StorageError(Exception):
-    """Root of the errors the storage raises; the services translate them to the wire.
-
-    Every subclass pickles with its own constructor arguments (`__reduce__`): the
-    writer process sends them back to the event loop."""
+    """Root of the errors the storage raises; the services translate them to the wire."""
 
 
 class WrongExpectedVersion(StorageError):  # noqa: N818 - EventStoreDB's error names
@@ -114,9 +110,6 @@ class WrongExpectedVersion(StorageError):  # noqa: N818 - EventStoreDB's error n
             f"stream {stream!r}: expected {expected!r}, current revision {current_revision!r}"
         )
 
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.stream, self.expected, self.current_revision))
-
 
 class StreamDeleted(StorageError):  # noqa: N818 - EventStoreDB's error names
     """The stream is tombstoned (or, for `stream_exists` on delete, soft-deleted)."""
@@ -124,9 +117,6 @@ class StreamDeleted(StorageError):  # noqa: N818 - EventStoreDB's error names
     def __init__(self, stream: str):
         self.stream = stream
         super().__init__(f"Event stream '{stream}' is deleted.")
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.stream,))
 
 
 class StreamNotFound(StorageError):  # noqa: N818 - EventStoreDB's error names
@@ -136,9 +126,6 @@ class StreamNotFound(StorageError):  # noqa: N818 - EventStoreDB's error names
         self.stream = stream
         super().__init__(f"stream {stream!r} not found")
 
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.stream,))
-
 
 class MaxAppendSizeExceeded(StorageError):  # noqa: N818 - EventStoreDB's error names
     """The proposed events are larger than the server's maximum append size."""
@@ -146,9 +133,6 @@ class MaxAppendSizeExceeded(StorageError):  # noqa: N818 - EventStoreDB's error 
     def __init__(self, max_append_size: int):
         self.max_append_size = max_append_size
         super().__init__(f"maximum append size of {max_append_size} bytes exceeded")
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.max_append_size,))
 
 
 class StorageFailure(StorageError):  # noqa: N818 - EventStoreDB's error names
@@ -160,6 +144,3 @@ class StorageFailure(StorageError):  # noqa: N818 - EventStoreDB's error names
     def __init__(self, detail: str):
         self.detail = detail
         super().__init__(f"the event log could not write: {detail}")
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.detail,))

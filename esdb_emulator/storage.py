@@ -1,9 +1,8 @@
 """The emulator's durable event log: one SQLite database in WAL mode.
 
 `EventLog` is the facade the services use: it validates requests, hands writes to
-the writer process (`log_writer` on the loop's side, `writer_process` on the
-other, rules in `log_transaction`), serves reads (`log_reader`) and wakes live
-readers after each commit.
+the writer (`log_writer`, rules in `log_transaction`), serves reads (`log_reader`)
+and wakes live readers after each commit.
 """
 
 from __future__ import annotations
@@ -42,10 +41,10 @@ _STATES = ("any", "no_stream", "stream_exists")
 class EventLog:
     """The global log (`$all`) and its streams, persisted to SQLite.
 
-    Writes go through one writer process that group-commits whatever appends are
-    pending into a single transaction (one fsync for many appenders); each awaiting
-    caller is resolved on the event loop after the commit is durable. Reads are
-    synchronous page reads on a reader connection owned by the event-loop thread.
+    Writes go through one writer that group-commits the appends of each turn of the
+    event loop into a single transaction (one fsync for many appenders); each
+    awaiting caller is resolved after the commit is durable. Reads are synchronous
+    page reads on a reader connection; both connections belong to the loop's thread.
 
     Idempotency is EventStoreDB's: a retry with an exact expected revision or
     `no_stream` is recognised from the stored stream for ever; with `any` or
@@ -81,7 +80,7 @@ class EventLog:
 
     async def start(self) -> None:
         """Open (creating the schema and seeding a new node's system events on a new
-        database) and start the writer process, bound to the running event loop."""
+        database), bound to the running event loop."""
         if self._writer is not None:
             raise RuntimeError("the event log is already started")
         db_file, synchronous = self._db_file()
@@ -92,7 +91,7 @@ class EventLog:
         self._reader = LogReader(db_file, synchronous)
 
     async def close(self) -> None:
-        """Finish pending writes, stop the writer process and close connections."""
+        """Finish pending writes and close the connections."""
         if self._writer is not None:
             await self._writer.stop()
             self._writer = None

@@ -7,8 +7,8 @@ event is there, at the revision and commit position it was acknowledged with;
 batches are all or nothing; positions go on increasing; a retry of an
 acknowledged append is recognised as already written.
 
-And no process outlives what it serves: a killed server's writer process exits, and
-a node started by `EmulatorProcess` stops when its launcher is killed.
+And no node outlives what it serves: a node started by `EmulatorProcess` stops
+when its launcher is killed.
 """
 
 from __future__ import annotations
@@ -157,27 +157,6 @@ def test_retry_of_an_acknowledged_append_after_kill_9_is_recognised(
         assert [e.id for e in client.get_stream(stream)] == [e.id for e in events]
 
 
-def writer_processes(pid: int) -> list[int]:
-    """The event-log writer processes among `pid`'s children (Linux /proc)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-            if b"esdb_emulator.writer_process" in cmdline:
-                found.append(int(child))
-    return found
-
-
-def test_killing_the_server_ends_its_writer_process(emulator: EmulatorProcess) -> None:
-    assert emulator.pid is not None
-    (writer,) = writer_processes(emulator.pid)
-    emulator.kill()
-    deadline = time.monotonic() + DEADLINE
-    while Path(f"/proc/{writer}").exists() and _state(writer) != "Z":
-        assert time.monotonic() < deadline, f"writer process {writer} outlived its server"
-        time.sleep(0.05)
-
-
 def _state(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -206,12 +185,10 @@ def test_a_node_started_by_emulator_process_stops_when_its_launcher_is_killed(
     try:
         assert launcher.stdout is not None
         node = int(launcher.stdout.readline())
-        (writer,) = writer_processes(node)
     finally:
         launcher.kill()
         launcher.wait()
     deadline = time.monotonic() + DEADLINE
-    for pid in (node, writer):
-        while Path(f"/proc/{pid}").exists() and _state(pid) != "Z":
-            assert time.monotonic() < deadline, f"process {pid} outlived its launcher"
-            time.sleep(0.05)
+    while Path(f"/proc/{node}").exists() and _state(node) != "Z":
+        assert time.monotonic() < deadline, f"node {node} outlived its launcher"
+        time.sleep(0.05)
