@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import pytest
 
 from esdb_emulator.log_transaction import RecentIds, id_cost
+from esdb_emulator.log_writer import WAL_PREALLOCATED
 from esdb_emulator.records import (
     DELETED_STREAM_REVISION,
     AppendResult,
@@ -728,6 +729,29 @@ def test_reopen_keeps_everything_and_continues_positions(h: Harness) -> None:
     assert h.revisions("soft") == [1]
     with pytest.raises(StreamDeleted):
         h.append("dead", "any", [new_event()])
+
+
+def test_a_file_log_preallocates_its_wal_and_reads_past_the_zeros_after_a_crash(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "prealloc.db"
+    h = Harness(path)
+    try:
+        written = h.append("s", "no_stream", [new_event(), new_event()])
+        wal = Path(f"{path}-wal")
+        assert wal.stat().st_size >= WAL_PREALLOCATED
+        # What a kill -9 leaves: the WAL with its frames and the zeros after them.
+        crashed = tmp_path / "crashed.db"
+        for suffix in ("", "-wal"):
+            Path(f"{crashed}{suffix}").write_bytes(Path(f"{path}{suffix}").read_bytes())
+    finally:
+        h.close()
+    reopened = Harness(crashed)
+    try:
+        assert reopened.revisions("s") == [0, 1]
+        assert reopened.append("s", 1, [new_event()]).position > written.position
+    finally:
+        reopened.close()
 
 
 def test_in_memory_log_serves_reads_and_leaves_nothing_behind() -> None:
