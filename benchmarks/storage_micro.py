@@ -4,7 +4,7 @@ Run: `PYTHONPATH=. .venv/bin/python benchmarks/storage_micro.py [--synchronous N
 
 Prints, each beside the same work done on a bare SQLite connection with the same
 schema and settings (the floor on this machine):
-- single-event append latency, sequential, through the writer thread;
+- single-event append latency, sequential, through the writer;
 - throughput of 100-event batches to fresh streams;
 - 32 concurrent single-event appends (group commit: commits per append);
 - reading a 20k-event stream, and `$all`, in pages of 500.
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from esdb_emulator.log_schema import INSERT, SCHEMA, connect
+from esdb_emulator.log_schema import SCHEMA, connect, insert_rows
 from esdb_emulator.records import ProposedEvent
 from esdb_emulator.storage import EventLog
 
@@ -53,13 +53,13 @@ class BareSqlite:
         self.position = 1000
 
     def commit(self, stream: str, first: int, events: list[ProposedEvent]) -> None:
-        rows = []
+        values: list[object] = []
         for offset, e in enumerate(events):
             self.position += 400
-            rows.append((self.position, stream, first + offset, e.event_id, e.type,
-                         e.content_type, e.metadata, e.data, time.time_ns() // 100))  # fmt: skip
+            values.extend((self.position, stream, first + offset, e.event_id, e.type,
+                           e.content_type, e.metadata, e.data, time.time_ns() // 100))  # fmt: skip
         self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.executemany(INSERT, rows)
+        insert_rows(self.conn, values)
         self.conn.execute("COMMIT")
 
 

@@ -8,6 +8,7 @@ through the unique index on (stream, revision); there is deliberately no index o
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from pathlib import Path
@@ -44,6 +45,11 @@ PRAGMA user_version = 1;
 """
 
 INSERT = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#: Rows one INSERT statement writes at most (`insert_rows`).
+MAX_ROWS_PER_INSERT = 128
+#: Statements each connection keeps prepared: every INSERT size, and the rest.
+CACHED_STATEMENTS = MAX_ROWS_PER_INSERT + 64
+_COLUMN_COUNT = 9
 
 #: Bytes a record costs in the log besides its stream name, type, metadata and data
 #: (like the header of an EventStoreDB prepare record): each record's position is
@@ -60,7 +66,13 @@ def connect(db_file: Path, synchronous: Synchronous, *, writer: bool) -> sqlite3
     """Open `db_file` in WAL mode, autocommit (transactions are explicit)."""
     # Not bound to the opening thread: each connection has one owner at a time, and
     # the reader is additionally guarded by a lock.
-    conn = sqlite3.connect(db_file, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn = sqlite3.connect(
+        db_file,
+        isolation_level=None,
+        check_same_thread=False,
+        timeout=30.0,
+        cached_statements=CACHED_STATEMENTS,
+    )
     # 8 KiB pages (effective when the file is created): ~10% less CPU per appended
     # event than 4 KiB at the same single-commit latency; 16 KiB slows small commits.
     conn.execute("PRAGMA page_size=8192")
@@ -72,6 +84,25 @@ def connect(db_file: Path, synchronous: Synchronous, *, writer: bool) -> sqlite3
         conn.execute("PRAGMA query_only=ON")
         conn.execute("PRAGMA mmap_size=1073741824")  # page reads without a copy per page
     return conn
+
+
+def insert_rows(conn: sqlite3.Connection, values: list[object]) -> None:
+    """Insert rows given as one flat list of column values (`COLUMNS` order).
+
+    A multi-row `INSERT ... VALUES (...), (...)` per 128 rows: for 100-event
+    batches it cost 5.9 us per row where `executemany` cost 7.5 (medians of 20
+    interleaved runs), since each row is no longer a separate call into SQLite.
+    Each size is prepared once and kept in the connection's statement cache."""
+    per_statement = MAX_ROWS_PER_INSERT * _COLUMN_COUNT
+    for start in range(0, len(values), per_statement):
+        chunk = values[start : start + per_statement]
+        conn.execute(_insert_sql(len(chunk) // _COLUMN_COUNT), chunk)
+
+
+@functools.cache
+def _insert_sql(rows: int) -> str:
+    placeholders = "(" + ", ".join(["?"] * _COLUMN_COUNT) + ")"
+    return "INSERT INTO events VALUES " + ", ".join([placeholders] * rows)
 
 
 def metastream_of(stream: str) -> str:

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from esdb_emulator.log_schema import (
-    INSERT,
     METADATA_TYPE,
     RECORD_OVERHEAD,
     TOMBSTONE_TYPE,
+    insert_rows,
     is_metastream,
     metastream_of,
     parse_metadata,
@@ -330,20 +330,19 @@ class Transaction:
         """Insert `events` from `first_revision`; the last revision and position."""
         position, created, staged_ids = self.position, self._created, self._staged_ids
         base_size = RECORD_OVERHEAD + len(stream)
-        rows = []
+        values: list[object] = []
+        add = values.extend
         revision = first_revision
         for event in events:
             event_id, event_type, metadata, data = (
                 event.event_id, event.type, event.metadata, event.data)  # fmt: skip
             position += base_size + len(event_type) + len(metadata) + len(data)
-            rows.append(
-                (position, stream, revision, event_id, event_type,
-                 event.content_type, metadata, data, created)
-            )  # fmt: skip
+            add((position, stream, revision, event_id, event_type,
+                 event.content_type, metadata, data, created))  # fmt: skip
             staged_ids[event_id] = position
             revision += 1
-        self._conn.executemany(INSERT, rows)
-        self._staged_ids_cost += len(rows) * id_cost(stream)
+        insert_rows(self._conn, values)
+        self._staged_ids_cost += len(events) * id_cost(stream)
         self.position = position
         metadata_of = parse_metadata(events[-1].data) if is_metastream(stream) else None
         self._staged_heads[stream] = StreamHead(revision - 1, False, metadata_of)

@@ -589,6 +589,32 @@ def test_concurrent_appends_share_commits(h: Harness) -> None:
     assert all(h.revisions(f"c{i}") == [0] for i in range(32))
 
 
+def test_appends_longer_than_one_insert_statement_keep_order_and_positions(h: Harness) -> None:
+    # 300 events take three INSERT statements (MAX_ROWS_PER_INSERT = 128); the group
+    # of the second and third appends continues past a statement's end too.
+    big = [new_event(data=b'{"n": %d}' % n) for n in range(300)]
+
+    async def grouped() -> list[AppendResult]:
+        return await asyncio.gather(
+            h.log.append("long", "no_stream", big),
+            h.log.append("other", "no_stream", big[:130]),
+            h.log.append("long", 299, [new_event()]),
+        )
+
+    first, other, last = h.run(grouped())
+    stored = h.events("long", limit=1000)
+    assert [e.revision for e in stored] == list(range(301))
+    assert [e.event_id for e in stored[:300]] == [e.event_id for e in big]
+    assert [e.data for e in stored[:300]] == [e.data for e in big]
+    assert [e.position for e in stored] == sorted(e.position for e in stored)
+    positions = {r.position for r in h.all_records() if r.stream in ("long", "other")}
+    assert len(positions) == 431
+    assert (first.current_revision, other.current_revision, last.current_revision) == (
+        299, 129, 300)  # fmt: skip
+    assert first.position == stored[299].position
+    assert last.position == stored[300].position
+
+
 def test_a_failing_request_does_not_fail_the_others_of_its_group(h: Harness) -> None:
     async def mixed() -> list[AppendResult | BaseException]:
         return list(
