@@ -98,6 +98,7 @@ class LogWriter:
         self._pending: dict[int, asyncio.Future[Outcome]] = {}
         self._outbox: list[tuple[int, Op]] = []
         self._flush_scheduled = False
+        self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> int:
@@ -117,7 +118,7 @@ class LogWriter:
     def submit(self, op: Op) -> asyncio.Future[Outcome]:
         """Queue `op` for this turn's commit; the future resolves once it is durable
         (or failed)."""
-        if self._conn is None:
+        if self._conn is None or self._stopping:
             raise StorageError("the event log is not open")
         assert self._loop is not None
         future: asyncio.Future[Outcome] = self._loop.create_future()
@@ -133,6 +134,7 @@ class LogWriter:
         """Write everything submitted so far, then close the connection."""
         if self._conn is None:
             return
+        self._stopping = True  # nothing more is accepted: the flush below is the last
         self._flush()
         if self._checkpointer is not None:
             await asyncio.to_thread(self._checkpointer.stop)

@@ -818,6 +818,21 @@ def test_closing_wakes_commit_waiters_with_an_error(tmp_path: Path) -> None:
     harness.runner.close()
 
 
+def test_an_append_made_while_the_log_is_closing_is_refused(tmp_path: Path) -> None:
+    harness = Harness(tmp_path / "closing-now.db")
+
+    async def append_during_close() -> None:
+        closing = asyncio.ensure_future(harness.log.close())
+        await asyncio.sleep(0)  # close has begun and waits for its checkpointer
+        assert not closing.done()
+        with pytest.raises(StorageError, match="not open"):
+            await harness.log.append("late", "any", [new_event()])
+        await asyncio.wait_for(closing, 10)
+
+    harness.run(append_during_close())
+    harness.runner.close()
+
+
 def test_close_finishes_queued_appends_and_later_ones_are_refused(tmp_path: Path) -> None:
     harness = Harness(tmp_path / "closing.db")
 
