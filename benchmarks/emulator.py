@@ -522,6 +522,7 @@ def run(s: Settings, verbose: bool) -> tuple[Samples, Samples]:
                     for (_, _, samples, _), figures in zip(servers, paired(pair, s), strict=True):
                         for metric, value in figures.items():
                             samples.add(metric, value)
+                settle(emu.pid)  # the batches' WAL checkpoint must not slow the next rows
             order = servers if r % 2 == 0 else servers[::-1]
             for name, measure in _measurements(pool, s):
                 for uri, pid, samples, stream in order:
