@@ -24,7 +24,6 @@ GIL to report back.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import sqlite3
 import threading
@@ -46,6 +45,8 @@ from esdb_emulator.records import (
 _log = structlog.get_logger("esdb_emulator.log_writer")
 
 Outcome = AppendResult | DeleteResult
+#: A submitted request and the future its caller awaits.
+_Job = tuple[Op, asyncio.Future[Outcome]]
 #: Requests per transaction at most, so one commit never holds the lock for long.
 MAX_GROUP = 1000
 #: Log bytes written between two background checkpoints.
@@ -94,9 +95,7 @@ class LogWriter:
         self._checkpointed_at = 0
         self._checkpointer: Checkpointer | None = None
         self._conn: sqlite3.Connection | None = None
-        self._job_ids = itertools.count()
-        self._pending: dict[int, asyncio.Future[Outcome]] = {}
-        self._outbox: list[tuple[int, Op]] = []
+        self._outbox: list[_Job] = []
         self._flush_scheduled = False
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -122,9 +121,7 @@ class LogWriter:
             raise StorageError("the event log is not open")
         assert self._loop is not None
         future: asyncio.Future[Outcome] = self._loop.create_future()
-        job_id = next(self._job_ids)
-        self._pending[job_id] = future
-        self._outbox.append((job_id, op))
+        self._outbox.append((op, future))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
@@ -194,26 +191,25 @@ class LogWriter:
         for start in range(0, len(jobs), MAX_GROUP):
             self._commit(jobs[start : start + MAX_GROUP])
 
-    def _commit(self, jobs: list[tuple[int, Op]]) -> None:
+    def _commit(self, jobs: list[_Job]) -> None:
         try:
-            outcomes, tx = self._transaction([op for _, op in jobs])
+            outcomes, tx = self._transaction([op for op, _ in jobs])
         except Exception as exc:  # noqa: BLE001 - any failure goes back to the callers
             if len(jobs) > 1:
                 for job in jobs:  # isolate the request the database refuses
                     self._commit([job])
                 return
-            job_id, op = jobs[0]
+            op, future = jobs[0]
             _log.error("log.write_failed", stream=op.stream, error=repr(exc))
             failure = StorageFailure(repr(exc))
             failure.__cause__ = exc
-            self._resolve([(job_id, failure)])
+            _settle(future, failure)
             return
         self._adopt(tx)
         self.commit_count += 1
         self._on_commit(self._position)
-        self._resolve(
-            [(job_id, outcome) for (job_id, _), outcome in zip(jobs, outcomes, strict=True)]
-        )
+        for (_, future), outcome in zip(jobs, outcomes, strict=True):
+            _settle(future, outcome)
 
     def _transaction(self, ops: list[Op]) -> tuple[list[Outcome | StorageError], Transaction]:
         assert self._conn is not None
@@ -233,17 +229,6 @@ class LogWriter:
             raise
         return outcomes, tx
 
-    def _resolve(self, results: list[tuple[int, Outcome | StorageError]]) -> None:
-        pending = self._pending
-        for job_id, outcome in results:
-            future = pending.pop(job_id)
-            if future.done():  # the caller gave up waiting
-                continue
-            if isinstance(outcome, StorageError):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
-
     def _adopt(self, tx: Transaction) -> None:
         tx.adopt()
         self._position = tx.position
@@ -251,6 +236,15 @@ class LogWriter:
             self._checkpointed_at = self._position  # positions advance by record sizes
             if self._checkpointer is not None:
                 self._checkpointer.request()
+
+
+def _settle(future: asyncio.Future[Outcome], outcome: Outcome | StorageError) -> None:
+    if future.done():  # the caller gave up waiting
+        return
+    if isinstance(outcome, StorageError):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 def _extend_wal(wal: Path, size: int) -> None:
