@@ -7,8 +7,8 @@
 - `percentile`, `median`: statistics over plain lists.
 - `format_table`: a fixed-width text table for the console.
 - `fsync_latency(directory)`: p50/p99 of write+fsync there, to publish with durable figures.
-- `tree_cpu_seconds(pid)`: CPU used by a server process and its children (the
-  emulator writes through a child process, so its own figure alone would flatter it).
+- `tree_cpu_seconds(pid)`: CPU used by a server process and its children (a server
+  that hands work to a child process must be charged for it).
 
 Benchmarks only ever target 127.0.0.1.
 """

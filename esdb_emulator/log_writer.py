@@ -159,7 +159,7 @@ class LogWriter:
             ops += system_events.new_node_appends()
         self._commit_ops(ops, node_id if node is None else None)
         if self._synchronous != "OFF":
-            _extend_wal(Path(f"{self._db_file}-wal"), WAL_PREALLOCATED)
+            extend_wal(Path(f"{self._db_file}-wal"), WAL_PREALLOCATED)
         _log.info(
             "log.opened",
             db=str(self._db_file),
@@ -247,7 +247,7 @@ def _settle(future: asyncio.Future[Outcome], outcome: Outcome | StorageError) ->
         future.set_result(outcome)
 
 
-def _extend_wal(wal: Path, size: int) -> None:
+def extend_wal(wal: Path, size: int) -> None:
     """Extend `wal` with zeros to `size` bytes, durably. Only while nothing else
     writes to it: the writer's connection is ours and the checkpointer not started."""
     with open(wal, "r+b") as file:
