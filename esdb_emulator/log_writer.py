@@ -24,10 +24,11 @@ GIL to report back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import structlog
@@ -170,19 +171,12 @@ class LogWriter:
 
     def _commit_ops(self, ops: list[Op], new_node_id: str | None) -> None:
         """Write start-up records in one transaction (raising on any failure)."""
-        assert self._conn is not None
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            tx = Transaction(self._conn, self._heads, self._ids, self._position)
+        with self._begin_immediate() as tx:
             for op in ops:
                 tx.apply(op)
             if new_node_id is not None:
+                assert self._conn is not None
                 self._conn.execute("INSERT INTO node VALUES ('node_id', ?)", (new_node_id,))
-            self._conn.execute("COMMIT")
-        except BaseException:
-            if self._conn.in_transaction:  # SQLite may have rolled back already
-                self._conn.execute("ROLLBACK")
-            raise
         self._adopt(tx)
 
     def _flush(self) -> None:
@@ -212,22 +206,29 @@ class LogWriter:
             _settle(future, outcome)
 
     def _transaction(self, ops: list[Op]) -> tuple[list[Outcome | StorageError], Transaction]:
-        assert self._conn is not None
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            tx = Transaction(self._conn, self._heads, self._ids, self._position)
-            outcomes: list[Outcome | StorageError] = []
+        outcomes: list[Outcome | StorageError] = []
+        with self._begin_immediate() as tx:
             for op in ops:
                 try:
                     outcomes.append(tx.apply(op))
                 except StorageError as exc:
                     outcomes.append(exc)
-            self._conn.execute("COMMIT")
-        except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
         return outcomes, tx
+
+    @contextlib.contextmanager
+    def _begin_immediate(self) -> Iterator[Transaction]:
+        """A `Transaction` inside BEGIN IMMEDIATE: committed when the block ends,
+        rolled back if it raises (or if COMMIT fails)."""
+        conn = self._conn
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield Transaction(conn, self._heads, self._ids, self._position)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:  # SQLite may have rolled back already
+                conn.execute("ROLLBACK")
+            raise
 
     def _adopt(self, tx: Transaction) -> None:
         tx.adopt()
