@@ -7,10 +7,13 @@ built from `ESDB_URI` on first use) and queries over an order's own stream:
 """
 
 from orders.errors import (
+    CommandIdReused,
     ConcurrencyConflict,
     DomainError,
+    IdempotencyKeyReused,
     InvalidCommand,
     OrdersError,
+    PaymentIdReused,
     StoreUnavailable,
     TransientStoreError,
 )
@@ -21,18 +24,22 @@ from orders.service import (
     change_shipping_address,
     confirm_delivery,
     execute,
+    order_id_for,
     place_order,
     record_payment,
     ship_order,
 )
 
 __all__ = [
+    "CommandIdReused",
     "CommandResult",
     "ConcurrencyConflict",
     "DomainError",
+    "IdempotencyKeyReused",
     "InvalidCommand",
     "OrderView",
     "OrdersError",
+    "PaymentIdReused",
     "StoreUnavailable",
     "TransientStoreError",
     "cancel_order",
@@ -41,6 +48,7 @@ __all__ = [
     "execute",
     "get_order",
     "order_history",
+    "order_id_for",
     "place_order",
     "record_payment",
     "ship_order",

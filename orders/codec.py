@@ -1,7 +1,8 @@
 """The JSON codec: order events <-> stored events, with EventStoreDB-friendly metadata.
 
 Writing stamps each event with `schema_version`, `$correlationId`, `$causationId`,
-`command_id`, `actor` and `occurred_at`, and an id derived from the command id.
+`command_id`, `actor`, `occurred_at` and `command_hash` (the fingerprint of the command
+that decided it, see `orders.idempotency`), and an id derived from the command id.
 Reading goes through `decode` only, the one decoding path: the upcaster chain brings
 older schemas current. At the current schema the chain is the identity, so such data is
 validated straight from its JSON bytes (one pass); whatever that refuses takes the full
@@ -28,13 +29,16 @@ _CURRENT: dict[str, int] = dict(CURRENT_VERSIONS)  # a plain dict: looked up on 
 
 @dataclass(frozen=True, slots=True)
 class CommandContext:
-    """Who issued a command, why, and when: the source of every event's metadata."""
+    """Who issued a command, why, and when: the source of every event's metadata.
+
+    `command_hash` is the command's fingerprint (None: written without one)."""
 
     command_id: UUID
     correlation_id: str
     causation_id: str
     actor: str
     occurred_at: datetime
+    command_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,7 @@ class EventMetadata:
     command_id: str | None = None
     actor: str | None = None
     occurred_at: datetime | None = None
+    command_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +88,7 @@ def metadata_of(event: OrderEvent, context: CommandContext) -> EventMetadata:
         command_id=str(context.command_id),
         actor=context.actor,
         occurred_at=context.occurred_at,
+        command_hash=context.command_hash,
     )
 
 
@@ -97,6 +103,8 @@ def encode(event: OrderEvent, context: CommandContext, index: int) -> EncodedEve
         "actor": meta.actor,
         "occurred_at": _iso(context.occurred_at),
     }
+    if meta.command_hash is not None:
+        metadata["command_hash"] = meta.command_hash
     return EncodedEvent(
         id=event_id(context.command_id, index),
         type=event.event_type,
@@ -185,6 +193,7 @@ def _metadata(raw: dict[str, Any], version: int, stored: StoredEvent) -> EventMe
         command_id=_text(raw.get("command_id")),
         actor=_text(raw.get("actor")),
         occurred_at=occurred_at,
+        command_hash=_text(raw.get("command_hash")),
     )
 
 

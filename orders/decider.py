@@ -28,6 +28,7 @@ from orders.errors import (
     OrderAlreadyExists,
     OrderNotFound,
     PaymentExceedsOutstanding,
+    PaymentIdReused,
     WrongStatus,
 )
 from orders.events import (
@@ -55,6 +56,15 @@ class Status(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Payment:
+    """A payment as first recorded under its id (amount in minor units)."""
+
+    payment_id: str
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
 class Facts:
     """What every placed order knows, whatever its status. Money in minor units."""
 
@@ -69,6 +79,11 @@ class Facts:
     refunded: int = 0
     payment_ids: frozenset[str] = frozenset()
     paid_at: datetime | None = None
+    payments: tuple[Payment, ...] = ()
+
+    def payment(self, payment_id: str) -> Payment | None:
+        """The payment first recorded under `payment_id`, if any."""
+        return next((p for p in self.payments if p.payment_id == payment_id), None)
 
     @property
     def outstanding(self) -> int:
@@ -162,8 +177,16 @@ def evolve(state: Order, event: OrderEvent) -> Order:
     match state, event:
         case _, ShippingAddressChanged(shipping_address=address):
             return replace(state, facts=replace(facts, shipping_address=address))
-        case _, PaymentReceived(payment_id=pid, amount=amount, received_at=at):
-            paid = replace(facts, paid=facts.paid + amount, payment_ids=facts.payment_ids | {pid})
+        case _, PaymentReceived(payment_id=pid, amount=amount, currency=currency, received_at=at):
+            payments = facts.payments
+            if pid not in facts.payment_ids:
+                payments = (*payments, Payment(pid, amount, currency))
+            paid = replace(
+                facts,
+                paid=facts.paid + amount,
+                payment_ids=facts.payment_ids | {pid},
+                payments=payments,
+            )
             return _settle(replace(state, facts=paid), at)
         case Pending(), OrderPaid(paid_at=at):
             return Paid(replace(facts, paid_at=facts.paid_at or at))
@@ -269,8 +292,10 @@ def _place(command: PlaceOrder, state: Order) -> list[OrderEvent]:
 def _pay(command: RecordPayment, state: Order) -> list[OrderEvent]:
     if isinstance(state, NotPlaced):
         raise OrderNotFound(command.order_id, None, "the order has not been placed")
-    if command.payment_id in state.facts.payment_ids:
-        return []  # this payment is already recorded: a retry, not a new payment
+    known = state.facts.payment(command.payment_id)
+    if known is not None:  # a retry of that payment, or a different one reusing its id
+        _same_payment(command, known, state.status.value)
+        return []
     facts = _require(state, command, Pending).facts
     status = Status.PENDING.value
     if command.currency != facts.currency:
@@ -292,6 +317,20 @@ def _pay(command: RecordPayment, state: Order) -> list[OrderEvent]:
         return [received]
     paid = OrderPaid(order_id=command.order_id, total=facts.total, paid_at=command.at)
     return [received, paid]
+
+
+def _same_payment(command: RecordPayment, known: Payment, status: str) -> None:
+    """Refuse a payment that reuses the id of a recorded one with other terms."""
+    differences = [
+        f"{name} {was} recorded, {given} given"
+        for name, was, given in (
+            ("amount", known.amount, command.amount),
+            ("currency", known.currency, command.currency),
+        )
+        if was != given
+    ]
+    if differences:
+        raise PaymentIdReused(command.order_id, status, command.payment_id, "; ".join(differences))
 
 
 def _cancel(command: CancelOrder, state: Order) -> list[OrderEvent]:

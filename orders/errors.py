@@ -8,7 +8,10 @@ OrdersError
 │   ├── OrderAlreadyExists            rule "order-must-not-exist"
 │   ├── WrongStatus                   rule "<command>-requires-<statuses>"
 │   ├── CurrencyMismatch              rule "payment-currency-must-match-order"
-│   └── PaymentExceedsOutstanding     rule "payment-must-not-exceed-outstanding"
+│   ├── PaymentExceedsOutstanding     rule "payment-must-not-exceed-outstanding"
+│   └── IdempotencyKeyReused          a key already names a different request (CLI exit 5)
+│       ├── CommandIdReused           rule "command-id-must-name-one-command"
+│       └── PaymentIdReused           rule "payment-id-must-name-one-payment"
 └── StoreError                        the event store failed; carries `stream`
     ├── ConcurrencyConflict           the stream moved past the expected revision
     ├── TransientStoreError           worth retrying: timeout, leader change, ...
@@ -90,6 +93,41 @@ class PaymentExceedsOutstanding(DomainError):  # noqa: N818  domain vocabulary (
         self.amount = amount
         self.outstanding = outstanding
         super().__init__(order_id, status, f"amount {amount} exceeds outstanding {outstanding}")
+
+
+class IdempotencyKeyReused(DomainError):  # noqa: N818  domain vocabulary (house-style.md)
+    """An idempotency key already names a different request; nothing was written.
+
+    `key` is the key as the caller gave it and `mismatch` says how the requests differ.
+    A true repeat (same kind, order and arguments) is not an error but "already applied".
+    """
+
+    rule = "idempotency-key-must-name-one-request"
+    key_kind = "idempotency key"
+
+    def __init__(self, order_id: str, status: str | None, key: str, mismatch: str) -> None:
+        self.key = key
+        self.mismatch = mismatch
+        super().__init__(
+            order_id,
+            status,
+            f"{self.key_kind} {key!r} already names a different request: {mismatch};"
+            f" use a new {self.key_kind} for a new request",
+        )
+
+
+class CommandIdReused(IdempotencyKeyReused):
+    """A command id was already used by a different command (kind or arguments)."""
+
+    rule = "command-id-must-name-one-command"
+    key_kind = "command id"
+
+
+class PaymentIdReused(IdempotencyKeyReused):
+    """A payment id is already recorded with a different amount or currency."""
+
+    rule = "payment-id-must-name-one-payment"
+    key_kind = "payment id"
 
 
 class StoreError(OrdersError):

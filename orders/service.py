@@ -2,8 +2,11 @@
 
 Each call is idempotent by command id: event ids are `uuid5(command_id, str(index))`, so a
 repeated command finds its events already in the stream and reports `already_applied`
-instead of appending twice. Conflicts (someone appended first) reload and re-decide;
-transient store errors back off; both are bounded (`orders.retry`).
+instead of appending twice. A command id names one request: events found under it that a
+different command (kind or arguments, told by the fingerprint in their metadata) appended
+refuse the call with `CommandIdReused` and nothing is written. Conflicts (someone
+appended first) reload and re-decide; transient store errors back off; both are bounded
+(`orders.retry`).
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ from orders.commands import (
     build,
 )
 from orders.decider import Order, decide, fold, initial_state
-from orders.errors import DomainError, InvalidCommand
+from orders.errors import CommandIdReused, DomainError, InvalidCommand
 from orders.events import OrderEvent
+from orders.idempotency import fingerprint, request_mismatch
 from orders.logging import ensure_logging
 from orders.ports import OrderStore
 from orders.retry import Tally, run_with_retries
@@ -39,6 +43,7 @@ from orders.store import stream_name
 
 _log = structlog.get_logger("orders.service")
 _COMMAND_ID_NAMESPACE = UUID("0b6f3a52-7d0e-4c55-9d1e-2f4d8a1c6e90")
+_ORDER_ID_NAMESPACE = UUID("6a1d9e0c-58b4-4f3e-a7c2-93e5d1b04f78")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +129,9 @@ def cancel_order(order_id: str, reason: str, **options: Unpack[CommandOptions]) 
 def execute(command: OrderCommand, **options: Unpack[CommandOptions]) -> CommandResult:
     """Run a built command: idempotent by command id, retried on conflicts.
 
-    Raises DomainError (refused by a rule), StoreUnavailable / TransientStoreError (after
-    the retries), ConcurrencyConflict (when conflicts outlast the retries).
+    Raises DomainError (refused by a rule; CommandIdReused when the command id already
+    names a different request), StoreUnavailable / TransientStoreError (after the
+    retries), ConcurrencyConflict (when conflicts outlast the retries).
     """
     ensure_logging()
     settings = default_settings()
@@ -140,8 +146,10 @@ def execute(command: OrderCommand, **options: Unpack[CommandOptions]) -> Command
     with structlog.contextvars.bound_contextvars(**bound):
         try:
             loaded = _Loaded(event_id(context.command_id, 0))
+            key = str(options.get("command_id") or context.command_id)
             return run_with_retries(
-                lambda tally: _attempt(command, context, store, tally, loaded), settings.retry
+                lambda tally: _attempt(command, context, store, tally, loaded, key=key),
+                settings.retry,
             )
         except DomainError as e:
             _log.info("order.rejected", rule=e.rule, reason=str(e))
@@ -183,12 +191,24 @@ def _attempt(
     store: OrderStore,
     tally: Tally,
     loaded: _Loaded,
+    *,
+    key: str,
 ) -> CommandResult:
+    """One load -> decide -> append; `key` is the command id as the caller gave it."""
     loaded.catch_up(store, command.order_id)
     history, revision = loaded.history, loaded.revision
     structlog.contextvars.bind_contextvars(revision=revision)
     earlier = _applied_by(context.command_id, history, loaded.first_event_id)
     if earlier:
+        mismatch = request_mismatch(command, earlier[0].event, earlier[0].metadata.command_hash)
+        if mismatch is not None:
+            status = loaded.state.status
+            raise CommandIdReused(
+                command.order_id,
+                None if status is None else status.value,
+                key,
+                f"{mismatch} (revision {earlier[0].revision})",
+            )
         ours = {event.event_id for event in earlier} <= tally.sent_event_ids
         return _found(command, context, earlier, history, tally, already_applied=not ours)
     events = decide(command, loaded.state)
@@ -304,7 +324,15 @@ def _context(command: OrderCommand, options: CommandOptions, default_actor: str)
         causation_id=options.get("causation_id") or str(command_id),
         actor=options.get("actor") or default_actor,
         occurred_at=command.at,
+        command_hash=fingerprint(command),
     )
+
+
+def order_id_for(command_id: UUID | str) -> str:
+    """The order id a place without an explicit one gets from its command id (uuid5 over
+    a fixed namespace), so a retried place names the same order and is "already applied".
+    """
+    return str(uuid5(_ORDER_ID_NAMESPACE, str(_command_uuid(command_id))))
 
 
 def _command_uuid(value: UUID | str | None) -> UUID:

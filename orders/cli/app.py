@@ -1,6 +1,6 @@
 """Builds the `orders` parser from the discovered subcommand modules and maps errors to exit
 codes: 0 done, 1 refused by a domain rule, 2 bad usage or input, 3 event store unreachable,
-4 the store answered but the work failed.
+4 the store answered but the work failed, 5 idempotency key reused for a different request.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 import orders.cli
 from orders.bootstrap import default_settings
 from orders.cli.base import (
+    EXIT_KEY_REUSED,
     EXIT_REJECTED,
     EXIT_STORE_FAILED,
     EXIT_UNREACHABLE,
@@ -23,6 +24,7 @@ from orders.cli.base import (
 )
 from orders.errors import (
     DomainError,
+    IdempotencyKeyReused,
     InvalidCommand,
     InvalidSettings,
     OrdersError,
@@ -52,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="orders",
         description="Place and follow orders stored in EventStoreDB (ESDB_URI).",
         epilog="exit codes: 0 done, 1 refused by a domain rule, 2 bad usage or input,"
-        " 3 event store unreachable, 4 event store failure",
+        " 3 event store unreachable, 4 event store failure,"
+        " 5 idempotency key reused for a different request",
     )
     subparsers = parser.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
     seen: set[str] = set()
@@ -89,6 +92,8 @@ def _report(error: OrdersError, *, as_json: bool) -> int:
 
 
 def _classify(error: OrdersError) -> tuple[int, str, str]:
+    if isinstance(error, IdempotencyKeyReused):
+        return EXIT_KEY_REUSED, "idempotency_key_reused", str(error)
     if isinstance(error, DomainError):
         return EXIT_REJECTED, "rejected", str(error)
     if isinstance(error, InvalidCommand | InvalidSettings):

@@ -17,6 +17,7 @@ EXIT_REJECTED = 1  # refused by a domain rule; the message names the rule
 EXIT_USAGE = 2  # bad usage or input (argparse uses 2 as well)
 EXIT_UNREACHABLE = 3  # the event store cannot be reached (the message names the URI)
 EXIT_STORE_FAILED = 4  # the store answered but the work failed (e.g. an undecodable event)
+EXIT_KEY_REUSED = 5  # idempotency key (command id, payment id) reused for a different request
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,9 @@ def add_command_options(parser: argparse.ArgumentParser) -> None:
     """Options of every write subcommand: --json, --command-id, --correlation-id, --actor."""
     add_json_option(parser)
     parser.add_argument(
-        "--command-id", help="idempotency key: repeating it never applies the command twice"
+        "--command-id",
+        help="idempotency key: repeating the same command with it never applies it twice;"
+        " reusing it for a different command (or arguments) is refused, exit 5",
     )
     parser.add_argument("--correlation-id", help="links the events to a wider workflow")
     parser.add_argument("--actor", help="who issues the command (default: ORDERS_ACTOR or login)")

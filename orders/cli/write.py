@@ -19,6 +19,7 @@ from orders.service import (
     cancel_order,
     change_shipping_address,
     confirm_delivery,
+    order_id_for,
     place_order,
     record_payment,
     ship_order,
@@ -42,7 +43,12 @@ def line_item(text: str) -> dict[str, Any]:
 
 
 def _configure_place(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--order-id", default=None, help="a UUID (default: a new one)")
+    parser.add_argument(
+        "--order-id",
+        default=None,
+        help="a UUID (default: derived from --command-id, so a retried place names the same"
+        " order; without either, a new one)",
+    )
     parser.add_argument("--customer", required=True, help="customer id")
     parser.add_argument(
         "--line",
@@ -59,7 +65,12 @@ def _configure_place(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_place(args: argparse.Namespace) -> int:
-    order_id = args.order_id or str(uuid.uuid4())
+    if args.order_id:
+        order_id = args.order_id
+    elif args.command_id:
+        order_id = order_id_for(args.command_id)
+    else:
+        order_id = str(uuid.uuid4())
     result = place_order(
         order_id,
         args.customer,
@@ -86,7 +97,10 @@ def _run_address(args: argparse.Namespace) -> int:
 def _configure_pay(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("order_id")
     parser.add_argument(
-        "--payment-id", required=True, help="the payment's id (a repeat is a no-op)"
+        "--payment-id",
+        required=True,
+        help="the payment's id: repeating the same payment is a no-op; the same id with"
+        " another amount or currency is refused, exit 5",
     )
     parser.add_argument("--amount", required=True, type=int, help="amount in minor units")
     parser.add_argument("--currency", required=True, help="ISO 4217 code of the payment")

@@ -38,6 +38,7 @@ from orders.errors import (
     OrderAlreadyExists,
     OrderNotFound,
     PaymentExceedsOutstanding,
+    PaymentIdReused,
     WrongStatus,
 )
 from orders.events import (
@@ -224,6 +225,29 @@ class TestRecordPayment:
 
     def test_a_recorded_payment_id_is_a_no_op_even_after_the_order_is_paid(self) -> None:
         given(*PAID).when(pay("p-1", 3000)).then()
+
+    def test_a_recorded_payment_id_with_another_amount_is_refused_naming_both(self) -> None:
+        error = given(placed(), payment("d1", 100)).when(pay("d1", 300)).raises(PaymentIdReused)
+        assert error.rule == "payment-id-must-name-one-payment"
+        assert "'d1'" in str(error)
+        assert "amount 100 recorded, 300 given" in str(error)
+
+    def test_a_recorded_payment_id_in_another_currency_is_refused(self) -> None:
+        error = (
+            given(placed(), payment("d1", 100)).when(pay("d1", 100, "USD")).raises(PaymentIdReused)
+        )
+        assert isinstance(error, PaymentIdReused)
+        assert error.mismatch == "currency EUR recorded, USD given"
+
+    def test_the_payment_id_rule_holds_after_the_order_is_paid(self) -> None:
+        # checked before the status, so the retry that paid the order is told apart too
+        error = given(*PAID).when(pay("p-1", 2999)).raises(PaymentIdReused)
+        assert "amount 3000 recorded, 2999 given" in str(error)
+
+    def test_a_payment_id_is_compared_with_its_first_recording(self) -> None:
+        history = (placed(), payment("p-1", 1000), payment("p-1", 500))  # e.g. legacy data
+        given(*history).when(pay("p-1", 1000)).then()
+        given(*history).when(pay("p-1", 500)).raises(PaymentIdReused)
 
     @pytest.mark.parametrize("history", [PAID, SHIPPED, DELIVERED, CANCELLED])
     def test_only_pending_orders_take_payments(self, history: tuple[Any, ...]) -> None:
