@@ -61,6 +61,14 @@ class OrderStore(Protocol):
         """Append atomically at exactly `expected_revision`; raises ConcurrencyConflict."""
         ...
 
+    def claim(self, key: UUID, claim: EncodedEvent) -> StoredEvent | None:
+        """Make `claim` the one event of the idempotency key's stream (`idempotency-{key}`).
+
+        None when it is (just written, or written identically before); otherwise the
+        different claim already there, and nothing is written.
+        """
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...

@@ -2,11 +2,12 @@
 
 Each call is idempotent by command id: event ids are `uuid5(command_id, str(index))`, so a
 repeated command finds its events already in the stream and reports `already_applied`
-instead of appending twice. A command id names one request: events found under it that a
-different command (kind or arguments, told by the fingerprint in their metadata) appended
-refuse the call with `CommandIdReused` and nothing is written. Conflicts (someone
-appended first) reload and re-decide; transient store errors back off; both are bounded
-(`orders.retry`).
+instead of appending twice. A command id names one request (see `orders.idempotency`):
+events found under it that a different command (kind or arguments, told by the
+fingerprint in their metadata) appended, or the claim of a caller-given command id by a
+request on another order, refuse the call with `CommandIdReused` and nothing is written.
+Conflicts (someone appended first) reload and re-decide; transient store errors back off;
+both are bounded (`orders.retry`).
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ from orders.commands import (
 from orders.decider import Order, decide, fold, initial_state
 from orders.errors import CommandIdReused, DomainError, InvalidCommand
 from orders.events import OrderEvent
-from orders.idempotency import fingerprint, request_mismatch
+from orders.idempotency import claim_event, claim_mismatch, fingerprint, request_mismatch
 from orders.logging import ensure_logging
-from orders.ports import OrderStore
+from orders.ports import EncodedEvent, OrderStore
 from orders.retry import Tally, run_with_retries
 from orders.store import stream_name
 
@@ -145,8 +146,10 @@ def execute(command: OrderCommand, **options: Unpack[CommandOptions]) -> Command
     }
     with structlog.contextvars.bound_contextvars(**bound):
         try:
-            loaded = _Loaded(event_id(context.command_id, 0))
-            key = str(options.get("command_id") or context.command_id)
+            given = options.get("command_id")
+            key = str(given or context.command_id)
+            claim = None if given is None else claim_event(command, context.command_id, key)
+            loaded = _Loaded(event_id(context.command_id, 0), claim)
             return run_with_retries(
                 lambda tally: _attempt(command, context, store, tally, loaded, key=key),
                 settings.retry,
@@ -168,9 +171,11 @@ def _run(
 class _Loaded:
     """The order's stream as read so far by one call: a retry reads only the new tail.
 
-    `first_event_id` is the id the command's first event has (or would have)."""
+    `first_event_id` is the id the command's first event has (or would have); `claim` the
+    claim of a caller-given command id still to be made before the first append."""
 
     first_event_id: UUID
+    claim: EncodedEvent | None = None
     history: list[RecordedOrderEvent] = field(default_factory=list)
     state: Order = field(default_factory=initial_state)
 
@@ -215,6 +220,7 @@ def _attempt(
     if not events:  # e.g. a payment id already recorded: nothing to do
         _log.info("order.already_applied", reason="command changes nothing")
         return _found(command, context, (), history, tally, already_applied=True)
+    _claim(command, context, store, loaded, key=key)
     encoded = [encode(event, context, index) for index, event in enumerate(events)]
     tally.sent_event_ids.update(item.id for item in encoded)
     appended = store.append(command.order_id, revision, encoded)
@@ -237,6 +243,27 @@ def _attempt(
         position=appended.commit_position,
         tally=tally,
     )
+
+
+def _claim(
+    command: OrderCommand,
+    context: CommandContext,
+    store: OrderStore,
+    loaded: _Loaded,
+    *,
+    key: str,
+) -> None:
+    """Make `loaded.claim` of the command id; refuse if another request holds the id."""
+    if loaded.claim is None:
+        return
+    holder = store.claim(context.command_id, loaded.claim)
+    mismatch = None if holder is None else claim_mismatch(command, holder)
+    if mismatch is not None:
+        status = loaded.state.status
+        raise CommandIdReused(
+            command.order_id, None if status is None else status.value, key, mismatch
+        )
+    loaded.claim = None  # held: a re-run after a conflict need not claim again
 
 
 def _applied_by(

@@ -38,6 +38,7 @@ from orders.ports import AppendResult, EncodedEvent, StoredEvent
 from orders.settings import mask_secrets
 
 STREAM_PREFIX = "order-"
+KEY_STREAM_PREFIX = "idempotency-"  # outside the `order-` streams the read side follows
 _ORDER_STREAMS_REGEX = r"order-.*"  # esdbclient anchors it: ^(order-.*)$
 
 _TRANSIENT = (DeadlineExceeded, AbortedByServer, NodeIsNotLeader, GrpcError)
@@ -46,6 +47,11 @@ _TRANSIENT = (DeadlineExceeded, AbortedByServer, NodeIsNotLeader, GrpcError)
 def stream_name(order_id: str) -> str:
     """The stream of an order: `order-{order_id}` (category `order`)."""
     return f"{STREAM_PREFIX}{order_id}"
+
+
+def key_stream_name(key: UUID) -> str:
+    """The stream recording which request an idempotency key (a command id) names."""
+    return f"{KEY_STREAM_PREFIX}{key}"
 
 
 class EsdbStore:
@@ -102,6 +108,30 @@ class EsdbStore:
             )
         last = (-1 if expected_revision is None else expected_revision) + len(events)
         return AppendResult(revision=last, commit_position=position)
+
+    def claim(self, key: UUID, claim: EncodedEvent) -> StoredEvent | None:
+        """Append `claim` as the first event of `idempotency-{key}` (NO_STREAM).
+
+        None when it is there (an identical earlier claim has the same id, which the
+        server's idempotent append recognises); else the claim that holds the key.
+        """
+        stream = key_stream_name(key)
+        event = NewEvent(type=claim.type, data=claim.data, metadata=claim.metadata, id=claim.id)
+        try:
+            with self._translated(stream, None):
+                self._connected().append_to_stream(
+                    stream,
+                    current_version=StreamState.NO_STREAM,
+                    events=[event],
+                    timeout=self._timeout,
+                )
+        except ConcurrencyConflict:
+            pass  # the key is claimed: by this very request (a resend), or another one
+        else:
+            return None
+        with self._translated(stream, None):
+            holder = self._connected().get_stream(stream, limit=1, timeout=self._timeout)[0]
+        return None if holder.id == claim.id else stored_event(holder)
 
     def scan(self, *, page_size: int = 500) -> Iterator[StoredEvent]:
         """Every event of every order stream, in `$all` order, a page per call.

@@ -12,11 +12,13 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from esdbclient import EventStoreDBClient
 from test_cli import Cli, document, run_orders
 
 from orders import (
     CommandIdReused,
     PaymentIdReused,
+    cancel_order,
     order_id_for,
     place_order,
     record_payment,
@@ -25,11 +27,10 @@ from orders import (
 from orders.codec import CommandContext, encode
 from orders.commands import RecordPayment
 from orders.events import PaymentReceived
-from orders.idempotency import fingerprint
-from orders.store import EsdbStore
+from orders.idempotency import CLAIM_TYPE, claim_event, fingerprint
+from orders.store import EsdbStore, key_stream_name
 
 EXIT_KEY_REUSED = 5
-NOW = datetime.now(UTC)
 LINES = [{"sku": "a", "quantity": 1, "unit_price": 700}]
 
 
@@ -39,6 +40,12 @@ def cli(esdb_uri: str) -> Cli:
         return run_orders(esdb_uri, *args)
 
     return run
+
+
+@pytest.fixture
+def key() -> str:
+    """A human-style command id no other test uses (the session's server is shared)."""
+    return f"job-42-{uuid.uuid4().hex[:8]}"
 
 
 def place(order_id: str, store: EsdbStore) -> None:
@@ -51,15 +58,15 @@ def types(store: EsdbStore, order_id: str) -> list[str]:
 
 class TestCommandIdReusedByFunctions:
     def test_a_different_command_under_a_used_command_id_is_refused(
-        self, store: EsdbStore, order_id: str
+        self, store: EsdbStore, order_id: str, key: str
     ) -> None:
         place(order_id, store)
-        record_payment(order_id, "q1", 700, "EUR", store=store, command_id="job-42")
+        record_payment(order_id, "q1", 700, "EUR", store=store, command_id=key)
         before = store.read(order_id)
         with pytest.raises(CommandIdReused) as caught:
-            ship_order(order_id, "DHL", "Z9", store=store, command_id="job-42")
+            ship_order(order_id, "DHL", "Z9", store=store, command_id=key)
         message = str(caught.value)
-        assert "'job-42'" in message
+        assert f"command id {key!r}" in message
         assert "it was RecordPayment" in message
         assert "this is ShipOrder" in message
         assert caught.value.rule == "command-id-must-name-one-command"
@@ -67,37 +74,75 @@ class TestCommandIdReusedByFunctions:
         assert store.read(order_id) == before  # nothing written
 
     def test_the_same_kind_with_other_arguments_is_refused_naming_them(
-        self, store: EsdbStore, order_id: str
+        self, store: EsdbStore, order_id: str, key: str
     ) -> None:
         place(order_id, store)
-        record_payment(order_id, "q1", 300, "EUR", store=store, command_id="job-7")
+        record_payment(order_id, "q1", 300, "EUR", store=store, command_id=key)
         with pytest.raises(CommandIdReused) as caught:
-            record_payment(order_id, "q2", 300, "EUR", store=store, command_id="job-7")
+            record_payment(order_id, "q2", 300, "EUR", store=store, command_id=key)
         assert 'payment_id "q1" recorded, "q2" given' in str(caught.value)
         assert types(store, order_id) == ["OrderPlaced", "PaymentReceived"]
 
-    def test_a_true_repeat_is_already_applied(self, store: EsdbStore, order_id: str) -> None:
+    def test_the_same_command_on_another_order_is_refused_naming_both_orders(
+        self, store: EsdbStore, order_id: str, key: str
+    ) -> None:
+        other = str(uuid.uuid4())
         place(order_id, store)
-        first = record_payment(order_id, "q1", 300, "eur", store=store, command_id="job-8")
-        again = record_payment(order_id, "q1", 300, "EUR", store=store, command_id="job-8")
+        place(other, store)
+        record_payment(order_id, "q1", 300, "EUR", store=store, command_id=key)
+        with pytest.raises(CommandIdReused) as caught:
+            record_payment(other, "q1", 300, "EUR", store=store, command_id=key)
+        assert f'order_id "{order_id}" recorded, "{other}" given' in str(caught.value)
+        assert types(store, other) == ["OrderPlaced"]
+        with pytest.raises(CommandIdReused, match=f"it was RecordPayment on order {order_id}"):
+            cancel_order(other, "changed mind", store=store, command_id=key)
+        assert types(store, other) == ["OrderPlaced"]
+
+    def test_a_true_repeat_is_already_applied(
+        self, store: EsdbStore, order_id: str, key: str
+    ) -> None:
+        place(order_id, store)
+        first = record_payment(order_id, "q1", 300, "eur", store=store, command_id=key)
+        again = record_payment(order_id, "q1", 300, "EUR", store=store, command_id=key)
         assert (first.already_applied, again.already_applied) == (False, True)
         assert again.revision == first.revision == 1
 
-    def test_the_fingerprint_is_stored_in_the_metadata_beside_the_ids(
+    def test_a_claim_without_its_events_is_completed_by_the_retry(
         self, store: EsdbStore, order_id: str
     ) -> None:
+        # What a crash between the claim and the order's append leaves behind.
+        key = uuid.uuid4()
         place(order_id, store)
-        result = record_payment(order_id, "q1", 700, "EUR", store=store, command_id="job-9")
+        command = RecordPayment(
+            order_id=order_id, payment_id="q1", amount=300, currency="EUR", at=datetime.now(UTC)
+        )
+        assert store.claim(key, claim_event(command, key, str(key))) is None
+        retried = record_payment(order_id, "q1", 300, "EUR", store=store, command_id=key)
+        assert not retried.already_applied
+        assert types(store, order_id) == ["OrderPlaced", "PaymentReceived"]
+
+    def test_the_fingerprint_and_the_claim_are_stored(
+        self, store: EsdbStore, client: EventStoreDBClient, order_id: str, key: str
+    ) -> None:
+        place(order_id, store)
+        result = record_payment(order_id, "q1", 700, "EUR", store=store, command_id=key)
         stored = store.read(order_id)[1:]
         assert [e.type for e in stored] == ["PaymentReceived", "OrderPaid"]
         expected = fingerprint(
-            RecordPayment(order_id=order_id, payment_id="q1", amount=700, currency="EUR", at=NOW)
+            RecordPayment(
+                order_id=order_id, payment_id="q1", amount=700, currency="EUR", at=datetime.now(UTC)
+            )
         )
         for event in stored:
             metadata = json.loads(event.metadata)
             assert metadata["command_hash"] == expected
             assert metadata["$correlationId"] == metadata["$causationId"]
             assert metadata["$correlationId"] == str(result.command_id)
+        (claim,) = client.get_stream(key_stream_name(result.command_id))
+        assert claim.type == CLAIM_TYPE
+        data = json.loads(claim.data)
+        assert (data["command_id"], data["command_hash"]) == (key, expected)
+        assert data["arguments"]["order_id"] == order_id
 
     def test_events_stored_before_fingerprints_count_as_applied_for_the_same_kind(
         self, store: EsdbStore, order_id: str
@@ -146,20 +191,20 @@ class TestPaymentIdReusedByFunctions:
 
 class TestCli:
     def test_a_reused_command_id_on_another_command_exits_5_and_writes_nothing(
-        self, cli: Cli, store: EsdbStore, order_id: str
+        self, cli: Cli, store: EsdbStore, order_id: str, key: str
     ) -> None:
         place(order_id, store)
         paid = cli(
             "pay", order_id, "--payment-id", "q1", "--amount", "700", "--currency", "EUR",
-            "--command-id", "job-42",
+            "--command-id", key,
         )  # fmt: skip
         assert paid.returncode == 0, paid.stderr
         shipped = cli(
             "ship", order_id, "--carrier", "DHL", "--tracking-number", "Z9",
-            "--command-id", "job-42", "--json",
+            "--command-id", key, "--json",
         )  # fmt: skip
         assert shipped.returncode == EXIT_KEY_REUSED, shipped.stderr
-        assert "command id 'job-42'" in shipped.stderr
+        assert f"command id {key!r}" in shipped.stderr
         assert "it was RecordPayment" in shipped.stderr
         assert "this is ShipOrder" in shipped.stderr
         error = document(shipped)
@@ -168,9 +213,8 @@ class TestCli:
         assert types(store, order_id) == ["OrderPlaced", "PaymentReceived", "OrderPaid"]
 
     def test_place_twice_with_one_command_id_gives_one_order(
-        self, cli: Cli, store: EsdbStore
+        self, cli: Cli, store: EsdbStore, key: str
     ) -> None:
-        key = f"cmd-A-{uuid.uuid4()}"  # unique per run: the suite's server may be shared
         args = ("place", "--customer", "c-1", "--line", "a:1:700", "--currency", "EUR")
         first = cli(*args, "--command-id", key, "--json")
         second = cli(*args, "--command-id", key, "--json")
@@ -183,13 +227,22 @@ class TestCli:
         assert text.returncode == 0, text.stderr
         assert f"order {one['order_id']}: already applied" in text.stdout
 
-    def test_place_with_one_command_id_and_other_lines_exits_5(self, cli: Cli) -> None:
-        key = f"cmd-B-{uuid.uuid4()}"
+    def test_place_with_one_command_id_and_other_lines_exits_5(self, cli: Cli, key: str) -> None:
         base = ("place", "--customer", "c-1", "--currency", "EUR", "--command-id", key)
         assert cli(*base, "--line", "a:1:700").returncode == 0
         other = cli(*base, "--line", "a:2:700")
         assert other.returncode == EXIT_KEY_REUSED, other.stderr
         assert "same PlaceOrder, different lines" in other.stderr
+
+    def test_place_with_one_command_id_on_another_order_exits_5(
+        self, cli: Cli, store: EsdbStore, order_id: str, key: str
+    ) -> None:
+        base = ("place", "--customer", "c-1", "--currency", "EUR", "--line", "a:1:700")
+        assert cli(*base, "--command-id", key).returncode == 0
+        other = cli(*base, "--command-id", key, "--order-id", order_id)
+        assert other.returncode == EXIT_KEY_REUSED, other.stderr
+        assert f'"{order_id_for(key)}" recorded, "{order_id}" given' in other.stderr
+        assert store.read(order_id) == ()
 
     def test_a_reused_payment_id_with_another_amount_exits_5(
         self, cli: Cli, store: EsdbStore, order_id: str

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from uuid import NAMESPACE_URL, uuid5
 
 import pytest
 
 from orders.commands import CancelOrder, ConfirmDelivery, OrderCommand, RecordPayment, ShipOrder
 from orders.decider import decide, fold
 from orders.events import OrderEvent, OrderPlaced
-from orders.idempotency import fingerprint, request_mismatch
+from orders.idempotency import (
+    CLAIM_TYPE,
+    claim_event,
+    claim_mismatch,
+    fingerprint,
+    request_mismatch,
+)
+from orders.ports import EncodedEvent, StoredEvent
 from orders.values import OrderLine
 
 OID = "5f0c1b8e-3d7a-4a57-9a51-6f1f2b0c9e11"
@@ -97,4 +105,54 @@ class TestRequestMismatch:
         cancel = CancelOrder(order_id=OID, reason="r", at=T0)
         assert request_mismatch(cancel, first, None) == (
             "it was RecordPayment (which appended PaymentReceived), this is CancelOrder"
+        )
+
+
+def stored(claim: EncodedEvent, data: bytes | None = None) -> StoredEvent:
+    """`claim` as read back from its stream."""
+    return StoredEvent(
+        id=claim.id,
+        stream="idempotency-x",
+        revision=0,
+        type=claim.type,
+        data=claim.data if data is None else data,
+        metadata=claim.metadata,
+        content_type="application/json",
+        commit_position=1,
+        recorded_at=T0,
+    )
+
+
+class TestClaims:
+    KEY = uuid5(NAMESPACE_URL, "job-42")
+
+    def test_a_repeat_claims_with_the_same_event_and_other_requests_do_not(self) -> None:
+        claim = claim_event(pay(), self.KEY, "job-42")
+        assert claim.type == CLAIM_TYPE
+        later = pay(at=T0 + timedelta(hours=1))
+        assert claim_event(later, self.KEY, "job-42").id == claim.id
+        assert claim_event(pay(order_id=OTHER), self.KEY, "job-42").id != claim.id
+        assert claim_event(pay(), uuid5(NAMESPACE_URL, "job-43"), "job-43").id != claim.id
+
+    def test_the_claim_of_the_same_request_is_no_mismatch(self) -> None:
+        holder = stored(claim_event(pay(), self.KEY, "job-42"))
+        assert claim_mismatch(pay(at=T0 + timedelta(days=2)), holder) is None
+
+    def test_another_order_is_named_with_both_ids(self) -> None:
+        holder = stored(claim_event(pay(), self.KEY, "job-42"))
+        assert claim_mismatch(pay(order_id=OTHER), holder) == (
+            f'same RecordPayment, different order_id "{OID}" recorded, "{OTHER}" given'
+        )
+
+    def test_another_kind_is_named_with_its_order(self) -> None:
+        holder = stored(claim_event(pay(), self.KEY, "job-42"))
+        deliver = ConfirmDelivery(order_id=OTHER, at=T0)
+        assert claim_mismatch(deliver, holder) == (
+            f"it was RecordPayment on order {OID}, this is ConfirmDelivery"
+        )
+
+    def test_an_unreadable_claim_is_a_mismatch_that_says_so(self) -> None:
+        holder = stored(claim_event(pay(), self.KEY, "job-42"), data=b"[1]")
+        assert claim_mismatch(pay(), holder) == (
+            "the key is held by an unreadable CommandIdClaimed in idempotency-x"
         )
