@@ -70,7 +70,7 @@ class ChangeShippingAddress(Frozen):
 
 
 class RecordPayment(Frozen):
-    """Record a payment; a `payment_id` already recorded is a no-op."""
+    """Record a payment; repeating a recorded payment (same id, amount, currency) is a no-op."""
 
     order_id: OrderId
     payment_id: Text

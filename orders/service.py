@@ -104,7 +104,8 @@ def change_shipping_address(
 def record_payment(
     order_id: str, payment_id: str, amount: int, currency: str, **options: Unpack[CommandOptions]
 ) -> CommandResult:
-    """Record a payment on a PENDING order; a known `payment_id` is a no-op."""
+    """Record a payment on a PENDING order; repeating a recorded payment is a no-op, and
+    its `payment_id` with another amount or currency raises PaymentIdReused."""
     return _run(
         RecordPayment, order_id, options, payment_id=payment_id, amount=amount, currency=currency
     )
