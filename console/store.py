@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import grpc
 from esdbclient import EventStoreDBClient, RecordedEvent
 from esdbclient.exceptions import (
     EventStoreDBClientException,
@@ -107,6 +110,7 @@ class ConsoleStore:
         self.timeout = timeout
         self._client: EventStoreDBClient | None = None
         self._lock = threading.Lock()
+        self._checked_at = -10.0
 
     @property
     def masked_uri(self) -> str:
@@ -374,17 +378,46 @@ class ConsoleStore:
 
     @contextmanager
     def _guard(self, what: str) -> Iterator[EventStoreDBClient]:
+        """Yield the client; translate failures to StoreDown. A call still blocked after
+        `3 * timeout` seconds (a stream whose server vanished) is ended by closing the
+        client, since a gRPC stream read has no deadline of its own in esdbclient."""
+        self._reachable(what)
+        watchdog = threading.Timer(self.timeout * 3, self.close)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             yield self._connected()
         except (NotFound, StreamIsDeleted, _Tombstoned):
             raise
-        except EventStoreDBClientException as e:
+        except (EventStoreDBClientException, ValueError, grpc.RpcError) as e:
             self.close()  # the next request connects afresh: recovery after an outage
-            detail = mask_secrets(str(e).strip().splitlines()[0] if str(e).strip() else "")
-            raise StoreDown(
-                f"the event store at {self.masked_uri} did not answer ({type(e).__name__}"
-                f"{': ' + detail if detail else ''}) while reading {what}"
-            ) from None
+            raise self._down(what, e) from None
+        finally:
+            watchdog.cancel()
+
+    def _reachable(self, what: str) -> None:
+        """Fail fast (StoreDown) when no node of the URI accepts TCP connections: a gRPC
+        call to a vanished server can wait much longer than its deadline."""
+        now = time.monotonic()
+        if now - self._checked_at < 1.0:
+            return
+        for host, port in _nodes(self.uri):
+            try:
+                socket.create_connection((host, port), timeout=min(self.timeout, 2.0)).close()
+            except OSError:
+                continue
+            self._checked_at = now
+            return
+        self.close()
+        raise self._down(what, ConnectionRefusedError("no node accepts connections"))
+
+    def _down(self, what: str, error: BaseException) -> StoreDown:
+        text = str(error).strip()
+        detail = mask_secrets(text.splitlines()[0] if text else "")
+        return StoreDown(
+            f"the event store at {self.masked_uri} did not answer ({type(error).__name__}"
+            f"{': ' + detail if detail else ''}) while reading {what}"
+        )
 
 
 class _Tombstoned(Exception):  # noqa: N818  internal signal, never leaves this module
@@ -437,6 +470,21 @@ def _correlation(event: StoredEvent) -> str | None:
         if isinstance(value, str):
             return value
     return None
+
+
+def _nodes(uri: str) -> list[tuple[str, int]]:
+    """The (host, port) of every node an `esdb://` or `esdb+discover://` URI names."""
+    parts = urlsplit(uri)
+    hosts = parts.netloc.rsplit("@", 1)[-1]
+    found = []
+    for item in hosts.split(","):
+        host, _, port = (
+            item.rpartition(":") if "]" not in item.rsplit(":", 1)[-1] else (item, "", "")
+        )
+        if not host:
+            host, port = item, ""
+        found.append((host.strip("[]"), int(port) if port.isdigit() else 2113))
+    return found
 
 
 def _sizes(near: int | None, scan: int) -> list[int]:
