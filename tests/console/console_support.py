@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from esdbclient.exceptions import NotFound
+
 from console import ConsoleConfig
 from console.server import ConsoleThread
 from orders import place_order, record_payment
@@ -167,8 +169,15 @@ def park_one(
     place_order(parked_order, "cust-parked", lines, "USD", store=store)
     db = directory / f"{PROJECTION}.db"
     broken = RunningWorker(uri, db, failing_for(f"order-{parked_order}"))
+
+    def parked_one() -> bool:
+        try:
+            return parked_count() == 1
+        except NotFound:  # the worker has not created its group yet
+            return False
+
     try:
-        wait_until(lambda: parked_count() == 1, 60, "the bad order's event parked")
+        wait_until(parked_one, 60, "the bad order's event parked")
         wait_until(lambda: summary_has(db, seeded.order_id), 30, "the other orders applied")
     finally:
         broken.stop()
