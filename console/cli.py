@@ -1,7 +1,8 @@
 """`orders-console`: serve the web console on 127.0.0.1:8113 until Ctrl-C or SIGTERM.
 
-Exit codes: 0 stopped cleanly, 2 bad usage (a non-loopback --host without --insecure, a
-port in use, a bad URI).
+On SIGINT or SIGTERM uvicorn finishes the requests in hand and then re-raises the signal,
+so the exit status is the signal's. Exit code 2: bad usage (a non-loopback --host without
+--insecure, a port in use).
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import html
 import re
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -352,3 +355,43 @@ def test_secure_store_needs_the_servers_credentials_for_actions(tmp_path: Path) 
             )
             assert right.status_code == 303
         es.close()
+
+
+def test_cli_refuses_a_non_loopback_host_without_insecure() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "console", "--host", "0.0.0.0", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "refusing to serve on 0.0.0.0" in done.stderr
+    assert "--insecure" in done.stderr
+
+
+def test_cli_serves_and_prints_its_url(esdb_uri: str, tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "console", "--uri", esdb_uri, "--port", "0", "--dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        found = re.match(r"console at (http://127\.0\.0\.1:\d+/) \(read-only;", line)
+        assert found, line
+        url = found.group(1)
+        wait_until(lambda: _up(url), 20, "the console answering")
+        assert httpx.get(url + "healthz").json()["store"] == "up"
+    finally:
+        process.terminate()
+        assert process.wait(20) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(url + "healthz").status_code == 200
+    except httpx.TransportError:
+        return False
