@@ -52,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             caught_up = _wait_caught_up(node.uri, read_models, total, console)
             _show(console, node.uri, read_models, args.orders)
             schemas_ok = _check_schemas(console, node.uri)
+            if args.serve:
+                _serve(node.uri, read_models, args.port)
         finally:
             codes = stop_fleet(workers)
     console.rule(
@@ -66,7 +68,26 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--legacy", type=int, default=30, help="legacy orders (default 30)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--dir", type=Path, default=None, help="keep the data here")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="then serve the web console (actions on) over the demo's data until Ctrl-C",
+    )
+    parser.add_argument("--port", type=int, default=8113, help="the console's port (--serve)")
     return parser
+
+
+def _serve(uri: str, read_models: Path, port: int) -> None:
+    """Serve the console over the demo's server and read models until Ctrl-C."""
+    from console.app import ConsoleConfig  # noqa: PLC0415  only --serve needs the web stack
+    from console.cli import bind, serve  # noqa: PLC0415
+
+    config = ConsoleConfig(uri, projections_dir=read_models, allow_actions=True)
+
+    def ready(url: str) -> None:
+        print(f"console at {url} (Ctrl-C to stop)", flush=True)
+
+    serve(config, bind("127.0.0.1", port), on_ready=ready)
 
 
 def _write_orders(uri: str, count: int, legacy: int, seed: int, console: Console) -> int:

@@ -89,9 +89,10 @@ def group_name(projection: str) -> str:
     return f"projection-{projection}"
 
 
-def parked_stream(group: str) -> str:
-    """The stream where the server parks the events of the `$all` group `group` (links)."""
-    return f"$persistentsubscription-$all::{group}-parked"
+def parked_stream(group: str, source: str = "$all") -> str:
+    """The stream where the server parks the events of group `group` over `source` (`$all`
+    or a stream name), as links."""
+    return f"$persistentsubscription-{source}::{group}-parked"
 
 
 def to_delivery(recorded: RecordedEvent) -> Delivery:
@@ -136,11 +137,13 @@ def group_info(client: EventStoreDBClient, group: str) -> GroupInfo | None:
     )
 
 
-def parked_links(client: EventStoreDBClient, group: str, limit: int) -> list[ParkedLink]:
-    """The first `limit` links still parked by `group` (replayed ones are truncated away),
-    resolved to the events they point to; [] when nothing was ever parked."""
+def parked_links(
+    client: EventStoreDBClient, group: str, limit: int, source: str = "$all"
+) -> list[ParkedLink]:
+    """The first `limit` links still parked by `group` over `source` (replayed ones are
+    truncated away), resolved to the events they point to; [] when nothing was ever parked."""
     try:
-        links = client.get_stream(parked_stream(group), resolve_links=True, limit=limit)
+        links = client.get_stream(parked_stream(group, source), resolve_links=True, limit=limit)
     except NotFound:
         return []
     return [_parked_link(recorded) for recorded in links]
