@@ -125,7 +125,9 @@ def _show(console: Console, uri: str, read_models: Path, count: int) -> None:
     console.print(table("projections", [_pick(row, keep) for row in status]))
     console.print(table("orders by status", [asdict(r) for r in queries.status_counts(models)]))
     top = [asdict(r) for r in queries.customers(models, limit=8)]
-    console.print(table("top customers by lifetime value", [_pick(r, _CUSTOMER) for r in top]))
+    console.print(
+        table("top customers by lifetime value, per currency", [_pick(r, _CUSTOMER) for r in top])
+    )
     first_days = queries.sales(models, until=START.date() + timedelta(days=2))
     console.print(table("daily sales, first three days", [asdict(r) for r in first_days]))
     midpoint = START + timedelta(minutes=37 * count // 2)
@@ -159,7 +161,7 @@ def _check_schemas(console: Console, uri: str) -> bool:
     return report.ok
 
 
-_CUSTOMER = ("customer_id", "currency", "orders_placed", "orders_cancelled", "lifetime_value")
+_CUSTOMER = ("currency", "rank", "customer_id", "orders_placed", "lifetime_value")
 
 
 def _pick(row: dict[str, object], keys: Sequence[str]) -> dict[str, object]:
