@@ -9,6 +9,7 @@ model has caught up, prints the read models and reports, and stops everything cl
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 from collections.abc import Sequence
@@ -40,6 +41,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(level="warning")
     console, started = Console(), time.monotonic()
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="esdb-orders-demo-"))
+    try:
+        return _run(args, console, started, workdir)
+    finally:
+        if args.dir is None and not args.keep:  # a temporary folder of ours: remove it
+            shutil.rmtree(workdir, ignore_errors=True)
+            console.print(f"removed the demo's data folder {workdir} (--keep keeps it)")
+        else:
+            console.print(f"the demo's data is in {workdir}")
+
+
+def _run(args: argparse.Namespace, console: Console, started: float, workdir: Path) -> int:
     read_models = workdir / "projections"
     with EmulatorProcess(workdir / "events.db", log_path=workdir / "emulator.log") as node:
         console.rule(f"embedded EventStoreDB at {node.uri} (data in {workdir})")
@@ -54,10 +66,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             schemas_ok = _check_schemas(console, node.uri)
         finally:
             codes = stop_fleet(workers)
-    console.rule(
-        f"done in {time.monotonic() - started:.1f}s; workers exited with {sorted(set(codes))}"
-    )
+    console.rule(f"done in {time.monotonic() - started:.1f}s; {workers_outcome(codes)}")
     return 0 if caught_up and schemas_ok and not any(codes) else 1
+
+
+def workers_outcome(codes: Sequence[int]) -> str:
+    """How the workers ended, in words: all cleanly, or which exit codes how often."""
+    failed = [code for code in codes if code]
+    if not failed:
+        return f"all {len(codes)} workers stopped cleanly"
+    counts = ", ".join(f"{failed.count(c)} with exit code {c}" for c in sorted(set(failed)))
+    return f"{len(failed)} of {len(codes)} workers failed ({counts}); see their logs"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--legacy", type=int, default=30, help="legacy orders (default 30)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--dir", type=Path, default=None, help="keep the data here")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary data folder (default: removed)"
+    )
     return parser
 
 

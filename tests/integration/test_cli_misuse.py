@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -105,6 +106,20 @@ def test_plaintext_against_a_tls_server_says_tls_mismatch_with_exit_7(
     done = run("projections", "status", "--json", uri=f"esdb://{host_port}?Tls=false")
     assert done.returncode == 7, done.stderr
     assert "Tls=true" in error_document(done)["message"]
+
+
+def test_place_against_a_down_server_says_it_is_retrying(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = run(
+        "orders", "place", "--customer", "c", "--line", "s:1:100", "--currency", "EUR",
+        uri=f"esdb://127.0.0.1:{port}?Tls=false",
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    retries = [line for line in done.stderr.splitlines() if "retrying" in line]
+    assert retries, done.stderr
+    assert "attempt" in retries[0]
 
 
 # -- read models -----------------------------------------------------------------------------
