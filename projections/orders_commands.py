@@ -160,16 +160,73 @@ def _show(args: argparse.Namespace, title: str, query: Query, *, single: bool = 
     return EXIT_OK
 
 
-def table(title: str, documents: Sequence[dict[str, object]]) -> Table:
-    """A rich table of query results; money columns shown in major units."""
-    result = Table(title=title)
+def table(title: str, documents: Sequence[dict[str, object]], width: int | None = None) -> Table:
+    """A rich table of query results; money columns shown in major units.
+
+    When the rows would not fit `width` columns (default: the terminal's), long ids are
+    shortened to their first characters and low-value columns are left out, in
+    `_LOW_VALUE` order, until they do; the caption says so (`--json` has everything).
+    """
     columns = list(documents[0]) if documents else ["(no rows)"]
+    rows = [
+        {k: _cell(k, v, str(document.get("currency", ""))) for k, v in document.items()}
+        for document in documents
+    ]
+    rows, columns, note = _fit(rows, columns, width or Console().width)
+    result = Table(title=title, caption=note)
     for column in columns:
         result.add_column(column, justify="right" if column in _MONEY else "left")
-    for document in documents:
-        currency = str(document.get("currency", ""))
-        result.add_row(*(_cell(k, v, currency) for k, v in document.items()))
+    for row in rows:
+        result.add_row(*(row[column] for column in columns))
     return result
+
+
+_SHORT_ID = 8
+_LOW_VALUE = (
+    "line_count",
+    "refunded",
+    "shipped_at",
+    "city",
+    "orders_cancelled",
+    "first_order_at",
+    "country",
+    "last_order_at",
+    "before",
+    "paid",
+    "placed_at",
+)
+
+
+def _fit(
+    rows: list[dict[str, str]], columns: list[str], width: int
+) -> tuple[list[dict[str, str]], list[str], str | None]:
+    """Rows and columns that fit `width`, and a caption saying what was left out."""
+
+    def needed(cols: list[str]) -> int:  # rich's default box: 3 per column + 1
+        return 1 + sum(3 + max([len(c), *(len(r[c]) for r in rows)]) for c in cols)
+
+    changes: list[str] = []
+    if needed(columns) > width:
+        long_ids = [
+            c for c in columns if c.endswith("_id") and any(len(r[c]) > _SHORT_ID for r in rows)
+        ]
+        if long_ids:
+            rows = [
+                r | {c: r[c][:_SHORT_ID] + ("…" if len(r[c]) > _SHORT_ID else "") for c in long_ids}
+                for r in rows
+            ]
+            changes.append("ids shortened")
+    dropped = []
+    for column in _LOW_VALUE:
+        if needed(columns) <= width:
+            break
+        if column in columns and len(columns) > 1:
+            columns = [c for c in columns if c != column]
+            dropped.append(column)
+    if dropped:
+        changes.append(f"{', '.join(dropped)} left out")
+    note = f"{'; '.join(changes)} to fit {width} columns (--json has it all)" if changes else None
+    return rows, columns, note
 
 
 def _cell(column: str, value: object, currency: str) -> str:

@@ -24,9 +24,14 @@ ROOT = Path(__file__).resolve().parents[2]
 CORRUPT = b"this is not an SQLite database" * 300
 
 
-def run(tool: str, *args: str, uri: str | None = None) -> subprocess.CompletedProcess[str]:
-    """`python -m orders|projections ARGS` with ESDB_URI set to `uri` (if given)."""
+def run(
+    tool: str, *args: str, uri: str | None = None, columns: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m orders|projections ARGS` with ESDB_URI set to `uri` (if given) and a
+    terminal `columns` wide (if given)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ORDERS_LOG_FORMAT": "json"}
+    if columns is not None:
+        env["COLUMNS"] = str(columns)
     env.pop("GRPC_VERBOSITY", None)
     if uri is not None:
         env["ESDB_URI"] = uri
@@ -214,3 +219,28 @@ def test_top_customers_are_ranked_within_each_currency(
     assert done.returncode == 0, done.stderr
     rows = [(r["currency"], r["rank"], r["customer_id"]) for r in json.loads(done.stdout)]
     assert rows == [("JPY", 1, "jpy-big"), ("USD", 1, "usd-big"), ("USD", 2, "usd-small")]
+
+
+def test_tables_fit_80_columns_with_short_ids(emulator: EmulatorProcess, tmp_path: Path) -> None:
+    """At 80 columns each order is one readable line: short id, status, total in full."""
+    placed = []
+    with EsdbStore(emulator.uri) as store:
+        for n in range(3):
+            order = str(uuid.uuid4())
+            line = [{"sku": "sku-1", "quantity": 2, "unit_price": 1250 + n}]
+            address = {"name": "Ada", "line1": "1 Main St", "city": "Berlin",
+                       "postal_code": "10115", "country": "DE"}  # fmt: skip
+            place_order(order, f"customer-{n}", line, "EUR", address, store=store)
+            placed.append((order, f"{(2500 + 2 * n) / 100:.2f}"))
+    models = ["--projections-dir", str(tmp_path)]
+    built = run("projections", "rebuild", "order_summary", *models, "--quiet", uri=emulator.uri)
+    assert built.returncode == 0, built.stderr
+    done = run("orders", "list", *models, columns=80)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(map(len, lines)) <= 80, done.stdout
+    for order, total in placed:
+        [row] = [line for line in lines if order[:8] in line]
+        assert "PENDING" in row, done.stdout
+        assert total in row, done.stdout
+    assert "--json has it all" in " ".join(done.stdout.split())
