@@ -1,8 +1,10 @@
 """The `esdb-emulator` console command: run one node until SIGTERM or SIGINT.
 
-Exit codes: 0 after a clean stop, 1 when the port cannot be bound, 2 for a refused
-configuration (bad arguments, unusable certificates, a non-loopback bind without
-TLS or --insecure).
+Exit codes: 0 after a clean stop, 1 when the port cannot be bound (the message names
+it and how to pick another), 2 for a refused configuration (bad arguments, a port
+outside 0-65535, unusable certificates, a non-loopback bind without TLS or --insecure,
+a database another live server already holds), 3 when the database cannot be opened
+(a folder that cannot be created, an unwritable place, a corrupt or foreign file).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import structlog
 
+from esdb_emulator.db_lock import DatabaseInUse, DatabaseUnusable
 from esdb_emulator.server import EmulatorConfig, EmulatorServer, InsecureBindError
 from esdb_emulator.tls import (
     DevCertificate,
@@ -29,6 +32,7 @@ from esdb_emulator.tls import (
 )
 
 READY_PREFIX = "esdb-emulator ready:"
+EXIT_OK, EXIT_NO_PORT, EXIT_REFUSED, EXIT_DATABASE = 0, 1, 2, 3
 
 _log = structlog.get_logger("esdb_emulator.cli")
 
@@ -56,13 +60,31 @@ def main(argv: list[str] | None = None) -> int:
         )
         try:
             asyncio.run(_serve(config, stop_on_stdin_eof=args.stop_on_stdin_eof))
-        except (InsecureBindError, TlsConfigError) as error:
-            print(f"esdb-emulator: {error}", file=sys.stderr)
-            return 2
+        except (InsecureBindError, TlsConfigError, DatabaseInUse) as error:
+            return _fail(error, EXIT_REFUSED)
+        except DatabaseUnusable as error:
+            return _fail(error, EXIT_DATABASE)
         except OSError as error:
-            print(f"esdb-emulator: {error}", file=sys.stderr)
-            return 1
-    return 0
+            return _fail(error, EXIT_NO_PORT)
+    return EXIT_OK
+
+
+def _fail(error: BaseException, code: int) -> int:
+    print(f"esdb-emulator: {error}", file=sys.stderr)
+    return code
+
+
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 0 (any free one) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{port} is not a port: use 0 to 65535 (0 picks any free port)"
+        )
+    return port
 
 
 def _tls_settings(args: argparse.Namespace, cleanup: ExitStack) -> TlsSettings | None:
@@ -113,9 +135,11 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--db", metavar="PATH", help="SQLite database file (created if missing)")
     where.add_argument("--memory", action="store_true", help="keep the log in memory only")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
-    parser.add_argument("--port", type=int, default=2113, help="port to bind (0 = any free port)")
+    parser.add_argument(
+        "--port", type=port_number, default=2113, help="port to bind (0 = any free port)"
+    )
     parser.add_argument("--advertise-host", help="host reported by gossip (default --host)")
-    parser.add_argument("--advertise-port", type=int, help="port reported by gossip")
+    parser.add_argument("--advertise-port", type=port_number, help="port reported by gossip")
     security = parser.add_mutually_exclusive_group()
     security.add_argument("--tls-cert", metavar="PATH", help="server certificate chain (PEM)")
     security.add_argument(

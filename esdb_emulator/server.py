@@ -9,8 +9,10 @@ authentication (`auth.py`).
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import os
+import socket
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,6 +44,10 @@ _MAX_RECEIVE_MESSAGE_LENGTH = 64 * 1024 * 1024
 
 class InsecureBindError(ValueError):
     """Refused: a non-loopback address without TLS and without an explicit `insecure`."""
+
+
+class PortUnavailable(OSError):  # noqa: N818 - a state, named as the user sees it
+    """The address cannot be bound; the message says why and how to pick another port."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +136,21 @@ class EmulatorServer:
         """Check the bind policy and certificates, open the log, start the services, listen.
 
         Raises InsecureBindError or TlsConfigError (both ValueError) before anything
-        is opened, and OSError if the port is taken.
+        is opened; DatabaseInUse / DatabaseUnusable (`db_lock`) if the log cannot be
+        opened; PortUnavailable (an OSError) if the port cannot be bound, having closed
+        the log again.
         """
         check_bind_policy(self.config)
         if self.config.tls is not None:
             self._tls = load_tls(self.config.tls)
         await self.log.start()
+        try:
+            await self._serve()
+        except BaseException:
+            await self.stop(grace=0)
+            raise
+
+    async def _serve(self) -> None:
         interceptors = [BasicAuthInterceptor(self._users)] if self.secure else []
         server = grpc.aio.server(
             interceptors=interceptors,
@@ -154,12 +169,15 @@ class EmulatorServer:
             self._persistent, server
         )
         address = f"{self.config.host}:{self.config.port}"
-        if self._tls is not None:
-            port = server.add_secure_port(address, self._tls.server_credentials())
-        else:
-            port = server.add_insecure_port(address)
+        try:
+            if self._tls is not None:
+                port = server.add_secure_port(address, self._tls.server_credentials())
+            else:
+                port = server.add_insecure_port(address)
+        except RuntimeError:  # grpc's "Failed to bind": find out why with a plain socket
+            port = 0
         if port == 0:
-            raise OSError(f"cannot bind {self.config.host}:{self.config.port}")
+            raise PortUnavailable(bind_failure(self.config.host, self.config.port))
         self._port = port
         gossip = GossipService(
             self.config.advertise_host or self.config.host,
@@ -196,6 +214,24 @@ def check_bind_policy(config: EmulatorConfig) -> None:
         "would serve the event store unencrypted and without authentication. Either enable "
         "TLS (--tls-cert PATH --tls-key PATH, or --dev for a self-signed development "
         "certificate) or pass --insecure to accept an unencrypted, unauthenticated server."
+    )
+
+
+def bind_failure(host: str, port: int) -> str:
+    """Why `host`:`port` cannot be bound, and what to do instead."""
+    reason = "cannot be bound"
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            probe.bind(infos[0][4])
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            reason = "is already in use (another esdb-emulator or EventStoreDB?)"
+        elif error.strerror:
+            reason = f"cannot be bound: {error.strerror}"
+    return (
+        f"port {port} on {host} {reason}. Stop what listens there, or pick another port:"
+        " --port N, or --port 0 for any free port (the ready line says which)."
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Literal
 
 import structlog
 
+from esdb_emulator.db_lock import DatabaseLock, DatabaseUnusable
 from esdb_emulator.log_reader import LogReader
 from esdb_emulator.log_schema import Synchronous
 from esdb_emulator.log_transaction import AppendOp, DeleteOp, Op, TombstoneOp
@@ -77,18 +79,35 @@ class EventLog:
         self._writer: LogWriter | None = None
         self._reader: LogReader | None = None
         self._scratch: Path | None = None
+        self._lock: DatabaseLock | None = None
 
     async def start(self) -> None:
-        """Open (creating the schema and seeding a new node's system events on a new
-        database), bound to the running event loop."""
+        """Open (creating missing parent folders, the schema and a new node's system
+        events on a new database), bound to the running event loop.
+
+        A file database is locked for as long as the log is open (`db_lock`): raises
+        DatabaseInUse if another log holds it, DatabaseUnusable if the file or its folder
+        cannot be created or is not a usable SQLite database.
+        """
         if self._writer is not None:
             raise RuntimeError("the event log is already started")
-        db_file, synchronous = self._db_file()
-        self._commit_event = asyncio.Event()
-        writer = LogWriter(db_file, synchronous, self._on_commit, max_db_bytes=self._max_db_bytes)
-        self._last_position = await writer.start()
-        self._writer = writer
-        self._reader = LogReader(db_file, synchronous)
+        if self._path is not None:
+            self._lock = _lock_database(self._path)
+        try:
+            db_file, synchronous = self._db_file()
+            self._commit_event = asyncio.Event()
+            writer = LogWriter(
+                db_file, synchronous, self._on_commit, max_db_bytes=self._max_db_bytes
+            )
+            try:
+                self._last_position = await writer.start()
+            except sqlite3.DatabaseError as error:
+                raise DatabaseUnusable(_unusable(db_file, error)) from None
+            self._writer = writer
+            self._reader = LogReader(db_file, synchronous)
+        except BaseException:
+            self._release_lock()
+            raise
 
     async def close(self) -> None:
         """Finish pending writes and close the connections."""
@@ -104,7 +123,13 @@ class EventLog:
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
+        self._release_lock()
         _log.info("log.closed", last_position=self._last_position)
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     @property
     def commit_count(self) -> int:
@@ -230,6 +255,26 @@ class EventLog:
         if self._reader is None:
             raise StorageError("the event log is not open")
         return self._reader
+
+
+def _lock_database(path: Path) -> DatabaseLock:
+    """Create the database's missing parent folders, then take its lock."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DatabaseUnusable(
+            f"cannot create the folder {path.parent} for the database {path}:"
+            f" {error.strerror or error}"
+        ) from None
+    return DatabaseLock.acquire(path)
+
+
+def _unusable(db_file: Path, error: sqlite3.DatabaseError) -> str:
+    if "unable to open" in str(error):
+        hint = "can this user create and write files in that folder?"
+    else:
+        hint = "is it a corrupt file, or not an esdb-emulator database?"
+    return f"cannot open {db_file} as an event log: {error} ({hint})"
 
 
 _SCRATCH_PREFIX = "esdb-emulator-"

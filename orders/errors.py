@@ -16,7 +16,9 @@ OrdersError
     ├── ConcurrencyConflict           the stream moved past the expected revision
     ├── TransientStoreError           worth retrying: timeout, leader change, ...
     │   └── StoreUnavailable          the server at `uri` cannot be reached
-    └── EventDecodeError              a stored event cannot be decoded or upcast
+    ├── EventDecodeError              a stored event cannot be decoded or upcast
+    ├── AuthenticationFailed          the server refused the URI's credentials
+    └── TlsHandshakeFailed            client and server could not set up TLS
 """
 
 from __future__ import annotations
@@ -175,6 +177,28 @@ class EventDecodeError(StoreError):
             f"cannot decode {stream}@{revision} ({event_type} v{version or '?'}): {detail}",
             stream=stream,
         )
+
+
+class AuthenticationFailed(StoreError):  # noqa: N818  domain vocabulary (house-style.md)
+    """The server at `uri` (password masked) refused `user`'s credentials; not retried."""
+
+    def __init__(self, uri: str, user: str | None) -> None:
+        self.uri = uri
+        self.user = user
+        who = f"user {user!r}" if user else "the client (no user in the URI)"
+        super().__init__(
+            f"authentication failed at {uri}: the server refused the credentials of {who};"
+            " check the user:password@ part of ESDB_URI"
+        )
+
+
+class TlsHandshakeFailed(StoreError):  # noqa: N818  domain vocabulary (house-style.md)
+    """TLS could not be set up with the server at `uri`; `reason` says why; not retried."""
+
+    def __init__(self, uri: str, reason: str) -> None:
+        self.uri = uri
+        self.reason = reason
+        super().__init__(f"TLS handshake failed with {uri}: {reason}")
 
 
 def _kebab(name: str) -> str:

@@ -45,6 +45,13 @@ def configure_logging(
     )
 
 
+def quiet_grpc_core() -> None:
+    """Keep gRPC's C core from printing its info lines on a user's terminal (a failed TLS
+    handshake logs one per attempt); the command's own message says what failed. Call it
+    before the first channel is made; GRPC_VERBOSITY set in the environment still wins."""
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+
 def ensure_logging() -> None:
     """Configure logging unless the application already configured structlog."""
     if not structlog.is_configured():

@@ -94,6 +94,11 @@ def _note(tally: Tally, error: BaseException | None, attempt: int) -> None:
     if isinstance(error, ConcurrencyConflict):
         tally.conflicts += 1
         _log.info("order.conflict_retried", attempt=attempt, error=str(error))
-    else:
+    else:  # a warning, so a user waiting on a down server sees it is being retried
         tally.transient_errors += 1
-        _log.info("order.transient_retried", attempt=attempt, error=str(error))
+        _log.warning(
+            "order.transient_retried",
+            message="the event store is not answering; retrying",
+            attempt=attempt,
+            error=str(error),
+        )

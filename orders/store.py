@@ -3,7 +3,10 @@
 Streams are `order-{order_id}`. An expected revision of None appends with NO_STREAM,
 otherwise with that exact `current_version`. esdbclient errors become `orders.errors`:
 WrongCurrentVersion -> ConcurrencyConflict; unreachable -> StoreUnavailable (naming the
-URI, password masked); deadlines, aborts and leader changes -> TransientStoreError.
+URI, password masked); deadlines, aborts and leader changes -> TransientStoreError;
+refused credentials -> AuthenticationFailed and a failed TLS set-up -> TlsHandshakeFailed
+(both final: a retry cannot fix them). Messages carry gRPC's status and details, never
+the call object's dump.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 from uuid import UUID
 
+import grpc
 from esdbclient import EventStoreDBClient, NewEvent, RecordedEvent, StreamState
 from esdbclient.exceptions import (
     AbortedByServer,
@@ -24,14 +29,17 @@ from esdbclient.exceptions import (
     NodeIsNotLeader,
     NotFound,
     ServiceUnavailable,
+    SSLError,
     WrongCurrentVersion,
 )
 
 from orders.errors import (
+    AuthenticationFailed,
     ConcurrencyConflict,
     InvalidSettings,
     StoreError,
     StoreUnavailable,
+    TlsHandshakeFailed,
     TransientStoreError,
 )
 from orders.ports import AppendResult, EncodedEvent, StoredEvent
@@ -191,14 +199,22 @@ class EsdbStore:
     def _translated(self, stream: str, expected: int | None) -> Iterator[None]:
         try:
             yield
-        except WrongCurrentVersion as e:
-            raise ConcurrencyConflict(stream, expected, str(e)) from e
-        except (ServiceUnavailable, DiscoveryFailed) as e:
-            raise StoreUnavailable(self.masked_uri, _detail(e), stream=stream) from e
-        except _TRANSIENT as e:
-            raise TransientStoreError(f"{type(e).__name__}: {_detail(e)}", stream=stream) from e
         except EventStoreDBClientException as e:
-            raise StoreError(f"{type(e).__name__} on {stream}: {_detail(e)}", stream=stream) from e
+            raise self._translate(e, stream, expected) from e
+
+    def _translate(
+        self, e: EventStoreDBClientException, stream: str, expected: int | None
+    ) -> StoreError:
+        if isinstance(e, WrongCurrentVersion):
+            return ConcurrencyConflict(stream, expected, str(e))
+        refused = security_failure(e, self._uri)
+        if refused is not None:
+            return refused
+        if isinstance(e, ServiceUnavailable | DiscoveryFailed):
+            return StoreUnavailable(self.masked_uri, _detail(e), stream=stream)
+        if isinstance(e, _TRANSIENT):
+            return TransientStoreError(f"{type(e).__name__}: {_detail(e)}", stream=stream)
+        return StoreError(f"{type(e).__name__} on {stream}: {_detail(e)}", stream=stream)
 
 
 def stored_event(event: RecordedEvent) -> StoredEvent:
@@ -216,5 +232,54 @@ def stored_event(event: RecordedEvent) -> StoredEvent:
     )
 
 
+def security_failure(
+    error: BaseException, uri: str
+) -> AuthenticationFailed | TlsHandshakeFailed | None:
+    """What `error` (from esdbclient, on a client of `uri`) says if it is a refused
+    login or a failed TLS set-up, else None. Messages show `uri` with its password masked."""
+    call = _call_of(error)
+    if call is not None and call.code() == grpc.StatusCode.UNAUTHENTICATED:
+        return AuthenticationFailed(mask_secrets(uri), urlsplit(uri).username)
+    text = str(call.details() if call is not None else error)
+    if isinstance(error, SSLError) or "handshake failed" in text.lower():
+        return TlsHandshakeFailed(mask_secrets(uri), _tls_reason(text))
+    return None
+
+
+def plaintext_to_tls_server(error: BaseException, uri: str) -> bool:
+    """True when a `Tls=false` client had every connection closed during set-up, as a
+    TLS-only server (EventStoreDB's default) does to a plaintext client."""
+    return "tls=false" in uri.lower() and "Socket closed" in str(error)
+
+
+def _tls_reason(text: str) -> str:
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return (
+            "the server's certificate is not trusted: name its CA with tlsCaFile=PATH in"
+            " the URI (the emulator's --dev prints it in its ready line)"
+        )
+    if "WRONG_VERSION_NUMBER" in text:
+        return "the server does not speak TLS: use Tls=false in the URI"
+    if "empty address list" in text:
+        return "the given root certificates are not valid PEM"
+    return f"the client and the server could not agree on TLS ({_first_line(text)})"
+
+
+def _call_of(error: BaseException) -> grpc.Call | None:
+    first = error.args[0] if error.args else None
+    return first if isinstance(first, grpc.Call) else None
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0][:200] if lines else ""
+
+
 def _detail(error: Exception) -> str:
-    return mask_secrets(str(error) or type(error).__name__)
+    """The error's gRPC status and details when it wraps a call, else its text."""
+    call = _call_of(error)
+    if call is not None:
+        text = f"{call.code().name}: {call.details()}"
+    else:
+        text = str(error) or type(error).__name__
+    return mask_secrets(text)

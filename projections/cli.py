@@ -2,14 +2,18 @@
 list or replay what a projection's group parked.
 
 Exit codes: 0 done, 1 a check failed (verify found differences, rebuild left events
-unapplied), 2 bad usage, 3 event store unreachable.
+unapplied), 2 bad usage, 3 event store unreachable or failing, 6 authentication failed,
+7 TLS handshake failed, 8 no usable read model (not built yet, corrupt, unwritable).
+With `--json`, errors are also printed on stdout as `{"error", "message", "exit_code"}`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,31 +21,65 @@ from types import FrameType
 
 from esdbclient.exceptions import EventStoreDBClientException
 
-from orders.logging import configure_logging
+from orders.errors import AuthenticationFailed
+from orders.logging import configure_logging, quiet_grpc_core
 from orders.settings import Settings, mask_secrets
+from orders.store import plaintext_to_tls_server, security_failure
 from projections import registry
-from projections.errors import ProjectionError, UnknownProjection
+from projections.errors import (
+    ProjectionError,
+    ReadModelMissing,
+    ReadModelUnusable,
+    UnknownProjection,
+    WrongReadModel,
+)
 from projections.esdb import GroupSettings
-from projections.location import default_path
+from projections.location import read_model_path
 from projections.worker import Worker, WorkerConfig
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_AUTH_FAILED, EXIT_TLS_FAILED, EXIT_NO_READ_MODEL = 6, 7, 8
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `projections` with `argv`; returns the exit code."""
+    quiet_grpc_core()
     args = build_parser().parse_args(argv)
     configure_logging(level=args.log_level or _default_level(args.command))
+    as_json = bool(getattr(args, "json", False))
     try:
         return int(args.run(args))
     except UnknownProjection as e:
-        return _fail(str(e), EXIT_USAGE)
+        return _fail(str(e), EXIT_USAGE, "invalid", as_json)
+    except (ReadModelMissing, ReadModelUnusable, WrongReadModel) as e:
+        return _fail(str(e), EXIT_NO_READ_MODEL, "no_read_model", as_json)
     except ProjectionError as e:
-        return _fail(str(e), EXIT_CHECK_FAILED)
+        return _fail(str(e), EXIT_CHECK_FAILED, "check_failed", as_json)
+    except sqlite3.Error as e:
+        message = f"the read model database cannot be used: {e}"
+        return _fail(message, EXIT_NO_READ_MODEL, "no_read_model", as_json)
     except EventStoreDBClientException as e:
-        return _fail(f"event store at {mask_secrets(args.uri)} failed: {e}", EXIT_UNREACHABLE)
+        return _store_failure(e, args.uri, as_json)
     except KeyboardInterrupt:
         return 130
+
+
+def _store_failure(error: EventStoreDBClientException, uri: str, as_json: bool) -> int:
+    refused = security_failure(error, uri)
+    if isinstance(refused, AuthenticationFailed):
+        return _fail(str(refused), EXIT_AUTH_FAILED, "authentication_failed", as_json)
+    if refused is not None:
+        return _fail(str(refused), EXIT_TLS_FAILED, "tls_failed", as_json)
+    masked = mask_secrets(uri)
+    if plaintext_to_tls_server(error, uri):
+        message = (
+            f"TLS handshake failed with {masked}: the server closed every connection at once,"
+            " as a TLS-only server does to a plaintext client; if it serves TLS, use Tls=true"
+        )
+        return _fail(message, EXIT_TLS_FAILED, "tls_failed", as_json)
+    detail = mask_secrets(str(error).strip().splitlines()[0] if str(error).strip() else "")
+    message = f"event store at {masked} failed: {type(error).__name__} {detail}".strip()
+    return _fail(message, EXIT_UNREACHABLE, "unreachable", as_json)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,14 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="debug, info, warning (default: ORDERS_LOG_LEVEL, else info for run, warning)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_run(sub.add_parser("run", help="run a worker for one projection until SIGTERM"))
-    _add_rebuild(sub.add_parser("rebuild", help="rebuild a read model and swap it in"))
-    _add_status(sub.add_parser("status", help="position, lag, parked and consumers"))
-    _add_verify(sub.add_parser("verify", help="compare a read model with a fold of the log"))
-    _add_parked(sub.add_parser("parked", help="list the events a projection's group parked"))
-    _add_replay(sub.add_parser("replay-parked", help="send parked events back to the workers"))
-    listing = sub.add_parser("list", help="the projections and their descriptions")
+    _add_run(_command(sub, "run", "run a worker for one projection until SIGTERM"))
+    _add_rebuild(_command(sub, "rebuild", "rebuild a read model and swap it in"))
+    _add_status(_command(sub, "status", "position, lag, parked and consumers"))
+    _add_verify(_command(sub, "verify", "compare a read model with a fold of the log"))
+    _add_parked(_command(sub, "parked", "list the events a projection's group parked"))
+    _add_replay(_command(sub, "replay-parked", "send parked events back to the workers"))
+    listing = _command(sub, "list", "the projections and their descriptions")
     listing.set_defaults(run=_run_list)
+    return parser
+
+
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
+) -> argparse.ArgumentParser:
+    """A subcommand that also takes `--uri` after its name (before it works as well)."""
+    parser = sub.add_parser(name, help=help_text)
+    parser.add_argument("--uri", default=argparse.SUPPRESS, help="esdb:// URI (default ESDB_URI)")
     return parser
 
 
@@ -91,7 +138,7 @@ def _add_rebuild(parser: argparse.ArgumentParser) -> None:
 
 def _add_status(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("names", nargs="*", help="projections (default: all)")
-    parser.add_argument("--dir", type=Path, default=None, help="read-model directory")
+    _add_projections_dir(parser)
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(run=_run_status)
 
@@ -122,7 +169,30 @@ def _add_name_and_group(parser: argparse.ArgumentParser) -> None:
 
 def _add_name_and_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help=f"one of: {', '.join(registry.PROJECTIONS)}")
-    parser.add_argument("--db", type=Path, default=None, help="read-model path (symlink)")
+    _add_projections_dir(parser)
+    parser.add_argument(
+        "--read-model",
+        dest="db",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="this read model's own path (symlink), instead of DIR/NAME.db",
+    )
+    parser.add_argument("--db", dest="db", type=Path, help=argparse.SUPPRESS)  # the old name
+
+
+def _add_projections_dir(parser: argparse.ArgumentParser) -> None:
+    """`--projections-dir DIR`, the read models' folder, named as in `orders`."""
+    parser.add_argument(
+        "--projections-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where the read models live (default PROJECTIONS_DIR, else var/projections)",
+    )
+    parser.add_argument(  # the old name of `projections status`
+        "--dir", dest="projections_dir", type=Path, help=argparse.SUPPRESS
+    )
 
 
 def _run_worker(args: argparse.Namespace) -> int:
@@ -131,13 +201,14 @@ def _run_worker(args: argparse.Namespace) -> int:
     config = WorkerConfig(
         uri=args.uri,
         projection=projection,
-        db_path=args.db or default_path(projection.name),
+        db_path=read_model_path(projection.name, args.db, args.projections_dir),
         group=group,
         batch_size=args.batch_size,
         park_after=args.park_after,
         subscription_group=args.group,
     )
     worker = Worker(config)
+    worker.check_database()  # an unusable --read-model fails now, not at the first event
 
     def stop(signum: int, frame: FrameType | None) -> None:
         worker.request_stop()
@@ -196,6 +267,9 @@ def _positive(text: str) -> int:
     return value
 
 
-def _fail(message: str, code: int) -> int:
+def _fail(message: str, code: int, kind: str, as_json: bool) -> int:
     sys.stderr.write(f"projections: {message}\n")
+    if as_json:
+        document = {"error": kind, "message": message, "exit_code": code}
+        sys.stdout.write(json.dumps(document) + "\n")
     return code

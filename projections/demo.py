@@ -9,6 +9,7 @@ model has caught up, prints the read models and reports, and stops everything cl
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 from collections.abc import Sequence
@@ -40,6 +41,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(level="warning")
     console, started = Console(), time.monotonic()
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="esdb-orders-demo-"))
+    try:
+        return _run(args, console, started, workdir)
+    finally:
+        if args.dir is None and not args.keep:  # a temporary folder of ours: remove it
+            shutil.rmtree(workdir, ignore_errors=True)
+            console.print(f"removed the demo's data folder {workdir} (--keep keeps it)")
+        else:
+            console.print(f"the demo's data is in {workdir}")
+
+
+def _run(args: argparse.Namespace, console: Console, started: float, workdir: Path) -> int:
     read_models = workdir / "projections"
     with EmulatorProcess(workdir / "events.db", log_path=workdir / "emulator.log") as node:
         console.rule(f"embedded EventStoreDB at {node.uri} (data in {workdir})")
@@ -56,10 +68,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _serve(node.uri, read_models, args.port)
         finally:
             codes = stop_fleet(workers)
-    console.rule(
-        f"done in {time.monotonic() - started:.1f}s; workers exited with {sorted(set(codes))}"
-    )
+    console.rule(f"done in {time.monotonic() - started:.1f}s; {workers_outcome(codes)}")
     return 0 if caught_up and schemas_ok and not any(codes) else 1
+
+
+def workers_outcome(codes: Sequence[int]) -> str:
+    """How the workers ended, in words: all cleanly, or which exit codes how often."""
+    failed = [code for code in codes if code]
+    if not failed:
+        return f"all {len(codes)} workers stopped cleanly"
+    counts = ", ".join(f"{failed.count(c)} with exit code {c}" for c in sorted(set(failed)))
+    return f"{len(failed)} of {len(codes)} workers failed ({counts}); see their logs"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
         help="then serve the web console (actions on) over the demo's data until Ctrl-C",
     )
     parser.add_argument("--port", type=int, default=8113, help="the console's port (--serve)")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary data folder (default: removed)"
+    )
     return parser
 
 
@@ -146,7 +168,9 @@ def _show(console: Console, uri: str, read_models: Path, count: int) -> None:
     console.print(table("projections", [_pick(row, keep) for row in status]))
     console.print(table("orders by status", [asdict(r) for r in queries.status_counts(models)]))
     top = [asdict(r) for r in queries.customers(models, limit=8)]
-    console.print(table("top customers by lifetime value", [_pick(r, _CUSTOMER) for r in top]))
+    console.print(
+        table("top customers by lifetime value, per currency", [_pick(r, _CUSTOMER) for r in top])
+    )
     first_days = queries.sales(models, until=START.date() + timedelta(days=2))
     console.print(table("daily sales, first three days", [asdict(r) for r in first_days]))
     midpoint = START + timedelta(minutes=37 * count // 2)
@@ -180,7 +204,7 @@ def _check_schemas(console: Console, uri: str) -> bool:
     return report.ok
 
 
-_CUSTOMER = ("customer_id", "currency", "orders_placed", "orders_cancelled", "lifetime_value")
+_CUSTOMER = ("currency", "rank", "customer_id", "orders_placed", "lifetime_value")
 
 
 def _pick(row: dict[str, object], keys: Sequence[str]) -> dict[str, object]:

@@ -3,6 +3,7 @@
 ProjectionError
 ├── UnknownProjection (also KeyError)  no read model has that name; lists the known ones
 ├── ReadModelMissing                   the read model's file does not exist yet
+├── ReadModelUnusable                  the file (or its folder) cannot be opened or read
 ├── WrongReadModel                     the file belongs to another projection
 ├── GenerationRetired                  a rebuild swapped another generation in: reopen
 ├── RebuildInProgress                  another rebuild of the same read model is running
@@ -29,6 +30,11 @@ class UnknownProjection(ProjectionError, KeyError):  # noqa: N818  the name says
 
 class ReadModelMissing(ProjectionError):  # noqa: N818  the name says what is missing
     """The read model has not been created yet (no worker or rebuild has run)."""
+
+
+class ReadModelUnusable(ProjectionError):  # noqa: N818  the name says what is wrong
+    """The read model's file or folder cannot be created, opened or read (corrupt, not a
+    database, unwritable); the message names the path and SQLite's or the OS's reason."""
 
 
 class WrongReadModel(ProjectionError):  # noqa: N818  the name says what is wrong

@@ -26,6 +26,14 @@ def default_path(name: str) -> Path:
     return projections_dir() / f"{name}.db"
 
 
+def read_model_path(name: str, path: Path | None = None, directory: Path | None = None) -> Path:
+    """Where read model `name` lives: `path` if given, else `directory`/NAME.db, else the
+    default (`$PROJECTIONS_DIR`/NAME.db)."""
+    if path is not None:
+        return path
+    return directory / f"{name}.db" if directory is not None else default_path(name)
+
+
 class ReadModelFile:
     """The stable path of one read model and its generation files."""
 

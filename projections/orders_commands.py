@@ -18,16 +18,23 @@ from typing import TYPE_CHECKING, TypeAlias
 from rich.console import Console
 from rich.table import Table
 
-from orders.cli.base import EXIT_OK, Subcommand, add_json_option, print_json, timestamp
+from orders.cli.base import (
+    EXIT_NO_READ_MODEL,
+    EXIT_OK,
+    Subcommand,
+    add_json_option,
+    print_json,
+    timestamp,
+)
+from orders.decider import Status as OrderStatus
 from orders.iso_codes import format_money
 from projections import queries
-from projections.errors import ReadModelMissing
+from projections.errors import ReadModelMissing, ReadModelUnusable
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 Query: TypeAlias = Callable[[queries.ReadModels], Sequence["DataclassInstance"]]
-EXIT_NO_READ_MODEL = 4  # `orders`' "the store answered but the work failed"
 _MONEY = frozenset({"total", "paid", "refunded", "lifetime_value", "gross_paid", "net", "average"})
 
 
@@ -38,10 +45,33 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+_STATUSES = tuple(status.value for status in OrderStatus)
+
+
+def order_status(text: str) -> str:
+    """argparse type for --status: one of the order statuses, any case."""
+    if text.upper() not in _STATUSES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an order status: use one of {', '.join(_STATUSES)}"
+        )
+    return text.upper()
+
+
+def row_limit(text: str) -> int:
+    """argparse type for --limit: a whole number of rows, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} rows: the limit must be at least 1")
+    return value
+
+
 def _configure_list(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--status", help="PENDING, PAID, SHIPPED, DELIVERED or CANCELLED")
+    parser.add_argument("--status", type=order_status, help=", ".join(_STATUSES))
     parser.add_argument("--customer", help="only this customer's orders")
-    parser.add_argument("--limit", type=int, default=50)
+    parser.add_argument("--limit", type=row_limit, default=50, help="at most N rows (default 50)")
     _common(parser)
 
 
@@ -57,7 +87,9 @@ def _run_list(args: argparse.Namespace) -> int:
 
 def _configure_customers(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--currency", help="only this currency")
-    parser.add_argument("--limit", type=int, default=50)
+    parser.add_argument(
+        "--limit", type=row_limit, default=50, help="at most N per currency (default 50)"
+    )
     _common(parser)
 
 
@@ -114,8 +146,11 @@ def _run_report(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace, title: str, query: Query, *, single: bool = False) -> int:
     try:
         rows = query(queries.ReadModels(args.projections_dir))
-    except ReadModelMissing as e:
+    except (ReadModelMissing, ReadModelUnusable) as e:
         sys.stderr.write(f"orders: {e}\n")
+        if args.json:
+            kind = "no_read_model" if isinstance(e, ReadModelMissing) else "read_model_unusable"
+            print_json({"error": kind, "message": str(e), "exit_code": EXIT_NO_READ_MODEL})
         return EXIT_NO_READ_MODEL
     documents = [asdict(row) for row in rows]
     if args.json:
@@ -125,16 +160,73 @@ def _show(args: argparse.Namespace, title: str, query: Query, *, single: bool = 
     return EXIT_OK
 
 
-def table(title: str, documents: Sequence[dict[str, object]]) -> Table:
-    """A rich table of query results; money columns shown in major units."""
-    result = Table(title=title)
+def table(title: str, documents: Sequence[dict[str, object]], width: int | None = None) -> Table:
+    """A rich table of query results; money columns shown in major units.
+
+    When the rows would not fit `width` columns (default: the terminal's), long ids are
+    shortened to their first characters and low-value columns are left out, in
+    `_LOW_VALUE` order, until they do; the caption says so (`--json` has everything).
+    """
     columns = list(documents[0]) if documents else ["(no rows)"]
+    rows = [
+        {k: _cell(k, v, str(document.get("currency", ""))) for k, v in document.items()}
+        for document in documents
+    ]
+    rows, columns, note = _fit(rows, columns, width or Console().width)
+    result = Table(title=title, caption=note)
     for column in columns:
         result.add_column(column, justify="right" if column in _MONEY else "left")
-    for document in documents:
-        currency = str(document.get("currency", ""))
-        result.add_row(*(_cell(k, v, currency) for k, v in document.items()))
+    for row in rows:
+        result.add_row(*(row[column] for column in columns))
     return result
+
+
+_SHORT_ID = 8
+_LOW_VALUE = (
+    "line_count",
+    "refunded",
+    "shipped_at",
+    "city",
+    "orders_cancelled",
+    "first_order_at",
+    "country",
+    "last_order_at",
+    "before",
+    "paid",
+    "placed_at",
+)
+
+
+def _fit(
+    rows: list[dict[str, str]], columns: list[str], width: int
+) -> tuple[list[dict[str, str]], list[str], str | None]:
+    """Rows and columns that fit `width`, and a caption saying what was left out."""
+
+    def needed(cols: list[str]) -> int:  # rich's default box: 3 per column + 1
+        return 1 + sum(3 + max([len(c), *(len(r[c]) for r in rows)]) for c in cols)
+
+    changes: list[str] = []
+    if needed(columns) > width:
+        long_ids = [
+            c for c in columns if c.endswith("_id") and any(len(r[c]) > _SHORT_ID for r in rows)
+        ]
+        if long_ids:
+            rows = [
+                r | {c: r[c][:_SHORT_ID] + ("…" if len(r[c]) > _SHORT_ID else "") for c in long_ids}
+                for r in rows
+            ]
+            changes.append("ids shortened")
+    dropped = []
+    for column in _LOW_VALUE:
+        if needed(columns) <= width:
+            break
+        if column in columns and len(columns) > 1:
+            columns = [c for c in columns if c != column]
+            dropped.append(column)
+    if dropped:
+        changes.append(f"{', '.join(dropped)} left out")
+    note = f"{'; '.join(changes)} to fit {width} columns (--json has it all)" if changes else None
+    return rows, columns, note
 
 
 def _cell(column: str, value: object, currency: str) -> str:

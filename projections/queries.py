@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 from projections import database
+from projections.errors import ReadModelUnusable
 from projections.location import ReadModelFile, projections_dir
 from projections.projection import iso
 
@@ -27,11 +28,18 @@ class ReadModels:
 
     @contextmanager
     def open(self, name: str) -> Iterator[sqlite3.Connection]:
-        """A read-only connection to read model `name`; raises ReadModelMissing."""
+        """A read-only connection to read model `name`; raises ReadModelMissing, or
+        ReadModelUnusable when the file is corrupt, not a read model, or unreadable."""
         path = (self.directory or projections_dir()) / f"{name}.db"
-        with closing(database.open_for_reading(ReadModelFile(path))) as conn:
-            conn.row_factory = sqlite3.Row
-            yield conn
+        try:
+            with closing(database.open_for_reading(ReadModelFile(path))) as conn:
+                conn.row_factory = sqlite3.Row
+                yield conn
+        except sqlite3.DatabaseError as e:
+            raise ReadModelUnusable(
+                f"cannot read the {name} read model at {path}: {e} (rebuild it with"
+                f" `projections rebuild {name}`, or point --projections-dir elsewhere)"
+            ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +60,10 @@ class OrderRow:
 
 @dataclass(frozen=True, slots=True)
 class CustomerRow:
+    """`rank` is the customer's place by lifetime value within `currency` (1 = highest):
+    amounts in different currencies are never compared."""
+
+    rank: int
     customer_id: str
     currency: str
     orders_placed: int
@@ -123,12 +135,14 @@ def list_orders(
 def customers(
     models: ReadModels | None = None, *, currency: str | None = None, limit: int = 100
 ) -> list[CustomerRow]:
-    """Customers by lifetime value (highest first), per currency."""
+    """The top `limit` customers of each currency by lifetime value, currency by currency
+    (alphabetical), highest first: ranked within a currency, never across currencies."""
     where, params = _filters(currency=currency.upper() if currency else None)
     sql = (
-        "SELECT customer_id, currency, orders_placed, orders_cancelled, lifetime_value,"
-        f" first_order_at, last_order_at FROM customer_stats {where}"
-        " ORDER BY lifetime_value DESC, customer_id, currency LIMIT ?"
+        "SELECT * FROM (SELECT row_number() OVER (PARTITION BY currency"
+        " ORDER BY lifetime_value DESC, customer_id) AS rank, customer_id, currency,"
+        " orders_placed, orders_cancelled, lifetime_value, first_order_at, last_order_at"
+        f" FROM customer_stats {where}) WHERE rank <= ? ORDER BY currency, rank"
     )
     with (models or ReadModels()).open("customer_stats") as conn:
         return [CustomerRow(**dict(row)) for row in conn.execute(sql, (*params, limit))]

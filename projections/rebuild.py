@@ -33,7 +33,7 @@ from projections import database, registry, tracking
 from projections.batch import BatchApplier, Decode, Delivery
 from projections.errors import RebuildInProgress
 from projections.esdb import OrderLog
-from projections.location import ReadModelFile, default_path
+from projections.location import ReadModelFile, read_model_path
 from projections.projection import Projection
 
 OnProgress = Callable[[int, int, int], None]
@@ -148,9 +148,9 @@ def _client(uri: str) -> Iterator[EventStoreDBClient]:
 
 
 def rebuild_command(args: argparse.Namespace) -> int:
-    """`projections rebuild NAME [--db PATH] [--quiet]`."""
+    """`projections rebuild NAME [--projections-dir DIR | --read-model PATH] [--quiet]`."""
     projection = registry.get(args.name)
-    db_path = args.db or default_path(projection.name)
+    db_path = read_model_path(projection.name, args.db, args.projections_dir)
     columns = (
         TextColumn(f"rebuilding {projection.name}"),
         BarColumn(),

@@ -22,9 +22,9 @@ from rich.table import Table
 
 from orders import codec
 from projections import database, registry, tracking
-from projections.errors import ReadModelMissing
+from projections.errors import ReadModelMissing, ReadModelUnusable
 from projections.esdb import OrderLog, group_info, group_name
-from projections.location import ReadModelFile, default_path
+from projections.location import ReadModelFile, read_model_path
 from projections.verify import verify
 
 LAG_CAP = 100_000
@@ -79,12 +79,13 @@ def collect(client: EventStoreDBClient, name: str, path: Path) -> ProjectionStat
 
 
 def status_command(args: argparse.Namespace) -> int:
-    """`projections status [NAME...] [--dir DIR] [--json]`."""
+    """`projections status [NAME...] [--projections-dir DIR] [--json]`."""
     names = args.names or list(registry.PROJECTIONS)
     projections = [registry.get(n) for n in names]
     client = EventStoreDBClient(args.uri)
     try:
-        rows = [collect(client, p.name, _path(args.dir, p.name)) for p in projections]
+        paths = [read_model_path(p.name, None, args.projections_dir) for p in projections]
+        rows = [collect(client, p.name, path) for p, path in zip(projections, paths, strict=True)]
     finally:
         client.close()
     if args.json:
@@ -95,9 +96,11 @@ def status_command(args: argparse.Namespace) -> int:
 
 
 def verify_command(args: argparse.Namespace) -> int:
-    """`projections verify NAME [--db PATH] [--json]`: exit 1 if the model differs."""
+    """`projections verify NAME [--projections-dir DIR | --read-model PATH] [--json]`: exit 1
+    if the model differs."""
     projection = registry.get(args.name)
-    conn = database.open_for_reading(ReadModelFile(args.db or default_path(projection.name)))
+    path = read_model_path(projection.name, args.db, args.projections_dir)
+    conn = database.open_for_reading(ReadModelFile(path))
     client = EventStoreDBClient(args.uri)
     try:
         result = verify(conn, OrderLog(client), projection, codec.decode)
@@ -124,8 +127,12 @@ def _read_model(location: ReadModelFile) -> tuple[dict[str, object], int]:
         meta = tracking.read_meta(conn)
         streams = conn.execute("SELECT count(*) FROM tracking_positions").fetchone()[0]
         return meta, int(streams)
-    except sqlite3.OperationalError:  # created but not yet prepared
-        return {}, 0
+    except sqlite3.OperationalError as e:
+        if "no such table" in str(e):  # created but not yet prepared
+            return {}, 0
+        raise ReadModelUnusable(f"cannot read the read model at {location.path}: {e}") from None
+    except sqlite3.DatabaseError as e:  # corrupt, or not a database at all
+        raise ReadModelUnusable(f"cannot read the read model at {location.path}: {e}") from None
     finally:
         conn.close()
 
@@ -148,10 +155,6 @@ def _table(rows: list[ProjectionStatus]) -> Table:
             _show(r.gap_events_read),
         )
     return table
-
-
-def _path(directory: Path | None, name: str) -> Path:
-    return directory / f"{name}.db" if directory else default_path(name)
 
 
 def _show(value: object) -> str:

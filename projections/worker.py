@@ -27,7 +27,7 @@ from esdbclient.exceptions import EventStoreDBClientException
 from orders import codec
 from projections import database
 from projections.batch import BatchApplier, BatchOutcome, Decode, Delivery, is_transient
-from projections.errors import GenerationRetired
+from projections.errors import GenerationRetired, ReadModelUnusable
 from projections.esdb import GroupSettings, OrderLog, ensure_group, group_name, to_delivery
 from projections.location import ReadModelFile
 from projections.projection import Projection
@@ -91,6 +91,20 @@ class Worker:
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+    def check_database(self) -> None:
+        """Open the read model now (creating it if missing), so an unusable path fails
+        at start rather than at the first event; raises ReadModelUnusable."""
+        try:
+            self._connection()
+        except (sqlite3.Error, OSError) as e:
+            self._close_db()
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise ReadModelUnusable(
+                f"cannot open the read model at {self.config.db_path}: {reason}"
+                " (a corrupt file, another program's database, or a folder this user"
+                " cannot write?)"
+            ) from None
 
     def run(self) -> None:
         """Consume until stopped, reconnecting whenever the subscription fails."""

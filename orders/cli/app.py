@@ -1,28 +1,35 @@
 """Builds the `orders` parser from the discovered subcommand modules and maps errors to exit
 codes: 0 done, 1 refused by a domain rule, 2 bad usage or input, 3 event store unreachable,
-4 the store answered but the work failed, 5 idempotency key reused for a different request.
+4 the store answered but the work failed, 5 idempotency key reused for a different request,
+6 authentication failed, 7 TLS handshake failed, 8 no usable read model (not built yet,
+corrupt or unreadable).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Iterator, Sequence
 
 import orders.cli
+from orders import bootstrap
 from orders.bootstrap import default_settings
 from orders.cli.base import (
+    EXIT_AUTH_FAILED,
     EXIT_KEY_REUSED,
     EXIT_REJECTED,
     EXIT_STORE_FAILED,
+    EXIT_TLS_FAILED,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     Subcommand,
     print_json,
 )
 from orders.errors import (
+    AuthenticationFailed,
     DomainError,
     IdempotencyKeyReused,
     InvalidCommand,
@@ -30,15 +37,21 @@ from orders.errors import (
     OrdersError,
     StoreError,
     StoreUnavailable,
+    TlsHandshakeFailed,
     TransientStoreError,
 )
-from orders.logging import configure_logging
+from orders.logging import configure_logging, quiet_grpc_core
+from orders.store import plaintext_to_tls_server
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `orders` with `argv` (default: the process arguments); returns the exit code."""
+    quiet_grpc_core()
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.uri:  # everything reads ESDB_URI; --uri (before or after the subcommand) wins
+        os.environ["ESDB_URI"] = args.uri
+        bootstrap.reset()
     configure_logging()
     try:
         return int(args.run(args))
@@ -55,8 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Place and follow orders stored in EventStoreDB (ESDB_URI).",
         epilog="exit codes: 0 done, 1 refused by a domain rule, 2 bad usage or input,"
         " 3 event store unreachable, 4 event store failure,"
-        " 5 idempotency key reused for a different request",
+        " 5 idempotency key reused for a different request, 6 authentication failed,"
+        " 7 TLS handshake failed, 8 no usable read model (not built yet, corrupt, unreadable)",
     )
+    parser.add_argument("--uri", default=None, help="esdb:// URI (default ESDB_URI)")
     subparsers = parser.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
     seen: set[str] = set()
     for command in discover():
@@ -65,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         seen.add(command.name)
         sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
         command.configure(sub)
+        sub.add_argument("--uri", default=argparse.SUPPRESS, help="esdb:// URI (default ESDB_URI)")
         sub.set_defaults(run=command.run)
     return parser
 
@@ -98,10 +114,24 @@ def _classify(error: OrdersError) -> tuple[int, str, str]:
         return EXIT_REJECTED, "rejected", str(error)
     if isinstance(error, InvalidCommand | InvalidSettings):
         return EXIT_USAGE, "invalid", str(error)
+    if isinstance(error, AuthenticationFailed):
+        return EXIT_AUTH_FAILED, "authentication_failed", str(error)
+    if isinstance(error, TlsHandshakeFailed):
+        return EXIT_TLS_FAILED, "tls_failed", str(error)
+    uri = default_settings().masked_uri
+    if isinstance(error, StoreUnavailable) and plaintext_to_tls_server(error, uri):
+        return (
+            EXIT_TLS_FAILED,
+            "tls_failed",
+            (
+                f"TLS handshake failed with {uri}: the server closed every connection at once,"
+                " as a TLS-only server does to a plaintext client; if it serves TLS, use"
+                " Tls=true (with tlsCaFile=PATH and user:password@) in the URI"
+            ),
+        )
     if isinstance(error, StoreUnavailable):
         return EXIT_UNREACHABLE, "unreachable", str(error)
     if isinstance(error, TransientStoreError):
-        uri = default_settings().masked_uri
         return EXIT_UNREACHABLE, "unreachable", f"event store at {uri} is not answering: {error}"
     if isinstance(error, StoreError):
         return EXIT_STORE_FAILED, "store_failed", str(error)

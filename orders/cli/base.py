@@ -18,6 +18,9 @@ EXIT_USAGE = 2  # bad usage or input (argparse uses 2 as well)
 EXIT_UNREACHABLE = 3  # the event store cannot be reached (the message names the URI)
 EXIT_STORE_FAILED = 4  # the store answered but the work failed (e.g. an undecodable event)
 EXIT_KEY_REUSED = 5  # idempotency key (command id, payment id) reused for a different request
+EXIT_AUTH_FAILED = 6  # the event store refused the URI's credentials
+EXIT_TLS_FAILED = 7  # TLS could not be set up with the event store (trust, or a TLS mismatch)
+EXIT_NO_READ_MODEL = 8  # a read model is not built yet, or its file is corrupt or unreadable
 
 
 @dataclass(frozen=True)

@@ -78,13 +78,15 @@ def test_list_by_status_and_customer(models: queries.ReadModels) -> None:
 
 
 def test_customers_by_lifetime_value(models: queries.ReadModels) -> None:
-    """One row per customer and currency, highest lifetime value first."""
-    rows = [(c.customer_id, c.currency, c.lifetime_value) for c in queries.customers(models)]
+    """One row per customer and currency, ranked within each currency (never across)."""
+    rows = [
+        (c.currency, c.rank, c.customer_id, c.lifetime_value) for c in queries.customers(models)
+    ]
     assert rows == [
-        ("c-1", "USD", 10_000),
-        ("c-2", "USD", 5_000),
-        ("c-1", "EUR", 0),
-        ("c-3", "USD", 0),
+        ("EUR", 1, "c-1", 0),
+        ("USD", 1, "c-1", 10_000),
+        ("USD", 2, "c-2", 5_000),
+        ("USD", 3, "c-3", 0),
     ]
 
 
@@ -156,5 +158,5 @@ def test_missing_read_model_is_a_clear_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Without a read model the command names where it looked and what to run."""
-    assert orders_main(["list", "--projections-dir", str(tmp_path)]) == 4
+    assert orders_main(["list", "--projections-dir", str(tmp_path)]) == 8  # not 4: no store failed
     assert "projections run" in capsys.readouterr().err
