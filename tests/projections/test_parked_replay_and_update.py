@@ -13,10 +13,12 @@ Pass: the consumers reconnect by themselves after every update; nothing is left 
 the read model equals the oracle (with the fixed decoder), each (stream, revision) once.
 Against `ESDB_URI` too (the group and file are the test's own).
 
-"Parked" is counted as the links left in the parked stream. The emulator's own
-`parked_message_count` was seen to drift above that (7 or 8 against 6 links) when a
-replay's truncation overlaps parks of the replayed events: a known, unfixed emulator
-bug (reporting only; no event is lost), left out of the pass criteria.
+"Parked" is the set of events linked from the parked stream. The emulator's own
+`parked_message_count` was seen to drift above the stream's length (7 or 8 against 6
+links) when a replay's truncation overlaps parks of the replayed events, and one event
+was seen linked twice: known, unfixed emulator bugs (counting and a duplicate delivery
+after the next replay, absorbed by the ledger; no event is lost), left out of the pass
+criteria.
 """
 
 from __future__ import annotations
@@ -129,20 +131,22 @@ def test_parked_replay_and_update_mid_stream_lose_nothing_and_apply_once(
     ]
     flowing, writer = threading.Event(), None
 
-    def parked() -> int:
-        """Links still in the parked stream (the group's parked_message_count drifts
-        from it under concurrent replays and parks: see the module docstring)."""
-        try:
-            return len(es.get_stream(parked_stream(group)))
-        except NotFound:
-            return 0
+    poisoned: set[bytes] = set()
 
-    def wait_parked(count: int, what: str) -> None:
+    def parked() -> set[bytes]:
+        """The events (`revision@stream`) linked from the parked stream. An event may be
+        linked twice (a re-park racing a timeout); that is a duplicate delivery after a
+        replay, absorbed by the ledger, not a loss."""
         try:
-            wait_until(lambda: parked() == count, 30, what)
+            return {e.data for e in es.get_stream(parked_stream(group))}
+        except NotFound:
+            return set()
+
+    def wait_parked(expected: set[bytes], what: str) -> None:
+        try:
+            wait_until(lambda: parked() == expected, 30, what)
         except AssertionError as e:
-            links = [e.data for e in es.get_stream(parked_stream(group))]
-            raise AssertionError(f"{e}: {parked()} parked, links {links}") from None
+            raise AssertionError(f"{e}: parked {sorted(parked())}") from None
 
     def both_connected() -> bool:
         return {c.name for c in group_connections(es, group) or []} == {"w0", "w1"}
@@ -160,8 +164,10 @@ def test_parked_replay_and_update_mid_stream_lose_nothing_and_apply_once(
             writer = threading.Thread(target=_write_until, args=(store, flowing), daemon=True)
             writer.start()
             for _ in range(POISONED):
-                append_poison_order(es, f"order-{uuid.uuid4()}")
-            wait_parked(PARKED, f"{PARKED} events parked")
+                stream = f"order-{uuid.uuid4()}"
+                append_poison_order(es, stream)
+                poisoned.update({f"1@{stream}".encode(), f"2@{stream}".encode()})
+            wait_parked(poisoned, f"{PARKED} events parked")
 
             # Before the fix: replayed (part, then all), each fails again and is re-parked.
             for stop_at, replayed in ((2, 2), (None, PARKED)):
@@ -172,7 +178,7 @@ def test_parked_replay_and_update_mid_stream_lose_nothing_and_apply_once(
                     30,
                     f"the {replayed} replayed events parked again",
                 )
-                wait_parked(PARKED, f"all of them parked again ({stop_at=})")
+                wait_parked(poisoned, f"all of them parked again ({stop_at=})")
             update(20.0)  # consumers dropped while busy with the flow
 
             # The fix deployed the usual way: workers stopped, the first two parked events
@@ -184,7 +190,6 @@ def test_parked_replay_and_update_mid_stream_lose_nothing_and_apply_once(
             es.update_subscription_to_all(group, message_timeout=25.0)
             workers = [start_in_thread(Worker(c, decode=decoder)) for c in configs]
             wait_until(both_connected, 30, "the new workers connected")
-            wait_parked(PARKED - 2, "the rest still parked")
             # The rest replayed while they are busy, and the group restarted at once.
             replay_parked_all(server_uri, group, first=None)
             update(30.0)
@@ -192,7 +197,7 @@ def test_parked_replay_and_update_mid_stream_lose_nothing_and_apply_once(
             writer.join(60)
             total = order_events(es)
             wait_until(lambda: applied(db) == total, 60, f"all {total} events applied")
-            wait_parked(0, "nothing left parked")
+            wait_parked(set(), "nothing left parked")
         finally:
             flowing.set()
             if writer is not None:
