@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             advertise_port=args.advertise_port,
             synchronous="NORMAL" if args.unsafe_no_fsync else "FULL",
             max_append_size=args.max_append_size,
+            max_db_bytes=args.max_db_size,
             tls=_tls_settings(args, cleanup),
             insecure=args.insecure,
         )
@@ -160,6 +161,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-append-size", type=int, default=1_048_576, help="bytes per append (default 1 MiB)"
+    )
+    parser.add_argument(
+        "--max-db-size",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="fail writes beyond this database size as a full disk would (fault testing)",
     )
     parser.add_argument(
         "--unsafe-no-fsync",

@@ -45,7 +45,8 @@ class EmulatorProcess:
     certificate itself, right for a self-signed one). `uri` then carries admin's
     credentials (`admin_password`, default the environment's or changeit) and the
     CA file. `insecure=True` passes `--insecure`, needed for a non-loopback `host`
-    without TLS.
+    without TLS. `max_db_bytes` makes writes beyond that database size fail as on a
+    full disk (fault tests; may be changed between restarts).
     """
 
     def __init__(
@@ -65,6 +66,7 @@ class EmulatorProcess:
         dev_cert_dir: Path | None = None,
         insecure: bool = False,
         admin_password: str | None = None,
+        max_db_bytes: int | None = None,
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("tls_cert and tls_key go together")
@@ -75,6 +77,7 @@ class EmulatorProcess:
         self.port = port
         self.advertise_host = advertise_host
         self.synchronous = synchronous
+        self.max_db_bytes = max_db_bytes
         self.log_level = log_level
         self.log_path = log_path or Path(
             tempfile.mkstemp(prefix="esdb-emulator-", suffix=".log")[1]
@@ -217,6 +220,8 @@ class EmulatorProcess:
             command += ["--advertise-host", self.advertise_host]
         if self.synchronous == "NORMAL":
             command.append("--unsafe-no-fsync")
+        if self.max_db_bytes is not None:
+            command += ["--max-db-size", str(self.max_db_bytes)]
         if self.tls_cert is not None and self.tls_key is not None:
             command += ["--tls-cert", str(self.tls_cert), "--tls-key", str(self.tls_key)]
         elif self.secure:

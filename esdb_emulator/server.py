@@ -66,6 +66,9 @@ class EmulatorConfig:
     advertise_port: int | None = None
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     max_append_size: int = DEFAULT_MAX_APPEND_SIZE
+    max_db_bytes: int | None = None
+    """Fail writes that would grow the database past this size, as a full disk does
+    (a fault-injection aid; None: no cap)."""
     tls: TlsSettings | None = None
     insecure: bool = False
     users: Mapping[str, str] | None = None
@@ -85,6 +88,7 @@ class EmulatorServer:
             config.db_path,
             synchronous=config.synchronous,
             max_append_size=config.max_append_size,
+            max_db_bytes=config.max_db_bytes,
         )
         self._server: grpc.aio.Server | None = None
         self._persistent: PersistentSubscriptionsService | None = None

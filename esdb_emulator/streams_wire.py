@@ -186,7 +186,9 @@ def batch_append_error(error: StorageError, stream: str) -> status_pb2.Status:
         return batch_status(code_pb2.NOT_FOUND, "StreamDeleted", deleted)
     if isinstance(error, MaxAppendSizeExceeded):
         return batch_max_append_size(error.max_append_size)
-    return batch_status(code_pb2.UNKNOWN, "Unknown", shared_pb2.Unknown())
+    # The server's shape for any other write failure, with what failed in the message
+    # (a full disk, an I/O error): esdbclient raises UnknownError, other clients show it.
+    return batch_status(code_pb2.UNKNOWN, f"Unknown: {error}", shared_pb2.Unknown())
 
 
 def batch_status(

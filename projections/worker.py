@@ -200,21 +200,46 @@ class Worker:
         )
 
     def _apply(self, applier: BatchApplier, batch: list[Delivery]) -> BatchOutcome | None:
+        """Apply the batch, retrying with backoff while the database is busy, full or
+        failing. An outage logs one error when it starts (the retries log at debug)
+        and one line when a batch commits again."""
         backoff = _Backoff(self.config.backoff_initial, self.config.backoff_max)
+        failed_since: float | None = None
         while True:
             try:
-                return applier.apply(self._connection(), batch)
+                outcome = applier.apply(self._connection(), batch)
             except GenerationRetired:
                 self._close_db()
                 self._log.info("projection.generation_switched")
+                continue
             except sqlite3.Error as e:
                 if not is_transient(e):
                     raise
                 delay = backoff.next()
-                self._log.warning("projection.database_unavailable", error=str(e), retry_in=delay)
+                error = f"{getattr(e, 'sqlite_errorname', type(e).__name__)}: {e}"
+                if failed_since is None:
+                    failed_since = time.monotonic()
+                    self._log.error(
+                        "projection.database_unavailable",
+                        db=str(self.config.db_path),
+                        error=error,
+                        action="rolled back, nothing acked; retrying the batch with backoff",
+                        retry_in=delay,
+                    )
+                else:
+                    self._log.debug("projection.database_retry", error=error, retry_in=delay)
                 self._close_db()
                 if self._stopping.wait(delay):
                     return None
+                continue
+            if failed_since is not None:
+                self._log.warning(
+                    "projection.database_recovered",
+                    db=str(self.config.db_path),
+                    attempts=backoff.attempt + 1,
+                    unavailable_s=round(time.monotonic() - failed_since, 3),
+                )
+            return outcome
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:

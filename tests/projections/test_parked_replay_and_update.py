@@ -1,0 +1,221 @@
+"""F12, parked replay and settings updates mid-stream: two workers busy with a steady
+flow of orders while their group's parked events are replayed (`ReplayParked` with and
+without `stop_at`) and the group's settings are updated (`UpdateSubscription`, which drops
+every consumer), also right after a replay, while the replayed events are in flight.
+
+Three poison orders (revision 1 at a schema no upcaster knows, revision 2 blocked behind
+it) are parked first. Replayed before the fix, every one of them fails again and is nacked
+`park`: it must be parked again, not retried for ever nor lost (kurrent-io/KurrentDB
+#3696). After the fix is deployed (the workers' decoder learns the schema), replays apply
+each exactly once even when an update restarts the group in the middle of them.
+
+Pass: the consumers reconnect by themselves after every update; nothing is left parked;
+the read model equals the oracle (with the fixed decoder), each (stream, revision) once.
+Against `ESDB_URI` too (the group and file are the test's own).
+
+"Parked" is the set of events linked from the parked stream. The emulator's own
+`parked_message_count` was seen to drift above the stream's length (7 or 8 against 6
+links) when a replay's truncation overlaps parks of the replayed events, and one event
+was seen linked twice: known, unfixed emulator bugs (counting and a duplicate delivery
+after the next replay, absorbed by the ledger; no event is lost), left out of the pass
+criteria.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import grpc
+import pytest
+import structlog
+from esdbclient import EventStoreDBClient
+from esdbclient.common import handle_rpc_error
+from esdbclient.exceptions import NotFound
+from esdbclient.protos.Grpc import persistent_pb2, persistent_pb2_grpc, shared_pb2
+from readside_harness import (
+    append_poison_order,
+    applied,
+    check_oracle,
+    counter,
+    decode_with_fix,
+    order_events,
+    start_in_thread,
+    stop_thread,
+    wait_until,
+)
+
+from esdb_emulator.launcher import EmulatorProcess
+from orders import codec
+from orders.codec import RecordedOrderEvent
+from orders.ports import StoredEvent
+from orders.store import EsdbStore
+from projections import registry
+from projections.esdb import GroupSettings, ensure_group, group_connections, parked_stream
+from projections.worker import Worker, WorkerConfig
+from projections.workload import run_orders
+
+NAME = "order_summary"
+POISONED = 3
+PARKED = 2 * POISONED  # each poison event and the event blocked behind it
+
+
+class Deployable:
+    """The workers' decoder; `fixed = True` deploys the upcaster for the poison schema."""
+
+    fixed = False
+
+    def __call__(self, stored: StoredEvent) -> RecordedOrderEvent:
+        return decode_with_fix(stored) if self.fixed else codec.decode(stored)
+
+
+@pytest.fixture
+def server_uri(tmp_path: Path) -> Iterator[str]:
+    """ESDB_URI when set, else an emulator of this test's own."""
+    external = os.environ.get("ESDB_URI")
+    if external:
+        yield external
+        return
+    with EmulatorProcess(tmp_path / "events.db", log_path=tmp_path / "emulator.log") as node:
+        yield node.uri
+
+
+def replay_parked_all(uri: str, group: str, *, first: int | None) -> None:
+    """ReplayParked for a `$all` group: everything, or only the first `first` events
+    still parked (`stop_at` is a revision of the parked stream; esdbclient never sends
+    it)."""
+    if first is None:
+        with EventStoreDBClient(uri) as client:
+            client.replay_parked_events(group)
+        return
+    with EventStoreDBClient(uri) as client:
+        oldest = client.get_stream(parked_stream(group), limit=1)[0].stream_position
+    options = persistent_pb2.ReplayParkedReq.Options(group_name=group, stop_at=oldest + first)
+    options.all.CopyFrom(shared_pb2.Empty())
+    url = urlparse(uri)
+    with grpc.insecure_channel(f"{url.hostname}:{url.port}") as channel:
+        stub = persistent_pb2_grpc.PersistentSubscriptionsStub(channel)  # type: ignore[no-untyped-call]
+        try:
+            stub.ReplayParked(persistent_pb2.ReplayParkedReq(options=options), timeout=20)
+        except grpc.RpcError as error:
+            raise handle_rpc_error(error) from None
+
+
+def test_parked_replay_and_update_mid_stream_lose_nothing_and_apply_once(
+    server_uri: str, tmp_path: Path
+) -> None:
+    es = EventStoreDBClient(server_uri)
+    store = EsdbStore(server_uri)
+    group = f"f12-{uuid.uuid4().hex[:8]}"
+    db = tmp_path / f"{NAME}.db"
+    ensure_group(es, group, GroupSettings(consumer_strategy="RoundRobin"))
+    decoder = Deployable()
+    configs = [
+        WorkerConfig(
+            f"{server_uri}{'&' if '?' in server_uri else '?'}ConnectionName=w{i}",
+            registry.get(NAME),
+            db,
+            batch_size=20,
+            linger=0.02,
+            park_after=1,
+            backoff_initial=0.05,
+            backoff_max=0.5,
+            subscription_group=group,
+        )
+        for i in range(2)
+    ]
+    flowing, writer = threading.Event(), None
+
+    poisoned: set[bytes] = set()
+
+    def parked() -> set[bytes]:
+        """The events (`revision@stream`) linked from the parked stream. An event may be
+        linked twice (a re-park racing a timeout); that is a duplicate delivery after a
+        replay, absorbed by the ledger, not a loss."""
+        try:
+            return {e.data for e in es.get_stream(parked_stream(group))}
+        except NotFound:
+            return set()
+
+    def wait_parked(expected: set[bytes], what: str) -> None:
+        try:
+            wait_until(lambda: parked() == expected, 30, what)
+        except AssertionError as e:
+            raise AssertionError(f"{e}: parked {sorted(parked())}") from None
+
+    def both_connected() -> bool:
+        return {c.name for c in group_connections(es, group) or []} == {"w0", "w1"}
+
+    def update(timeout: float) -> None:
+        dropped = _count(logs, "subscription.dropped")
+        es.update_subscription_to_all(group, message_timeout=timeout)
+        wait_until(lambda: _count(logs, "subscription.dropped") >= dropped + 2, 20, "both dropped")
+        wait_until(both_connected, 30, "both workers reconnected by themselves")
+
+    with structlog.testing.capture_logs() as logs:
+        workers = [start_in_thread(Worker(c, decode=decoder)) for c in configs]
+        try:
+            wait_until(both_connected, 30, "both workers connected")
+            writer = threading.Thread(target=_write_until, args=(store, flowing), daemon=True)
+            writer.start()
+            for _ in range(POISONED):
+                stream = f"order-{uuid.uuid4()}"
+                append_poison_order(es, stream)
+                poisoned.update({f"1@{stream}".encode(), f"2@{stream}".encode()})
+            wait_parked(poisoned, f"{PARKED} events parked")
+
+            # Before the fix: replayed (part, then all), each fails again and is re-parked.
+            for stop_at, replayed in ((2, 2), (None, PARKED)):
+                before = _count(logs, "subscription.parked")
+                replay_parked_all(server_uri, group, first=stop_at)
+                wait_until(
+                    lambda: _count(logs, "subscription.parked") >= before + replayed,  # noqa: B023
+                    30,
+                    f"the {replayed} replayed events parked again",
+                )
+                wait_parked(poisoned, f"all of them parked again ({stop_at=})")
+            update(20.0)  # consumers dropped while busy with the flow
+
+            # The fix deployed the usual way: workers stopped, the first two parked events
+            # replayed with nobody connected, the settings updated, new workers started.
+            for running in workers:
+                stop_thread(running)
+            decoder.fixed = True
+            replay_parked_all(server_uri, group, first=2)
+            es.update_subscription_to_all(group, message_timeout=25.0)
+            workers = [start_in_thread(Worker(c, decode=decoder)) for c in configs]
+            wait_until(both_connected, 30, "the new workers connected")
+            # The rest replayed while they are busy, and the group restarted at once.
+            replay_parked_all(server_uri, group, first=None)
+            update(30.0)
+            flowing.set()
+            writer.join(60)
+            total = order_events(es)
+            wait_until(lambda: applied(db) == total, 60, f"all {total} events applied")
+            wait_parked(set(), "nothing left parked")
+        finally:
+            flowing.set()
+            if writer is not None:
+                writer.join(60)
+            for running in workers:
+                stop_thread(running)
+            store.close()
+    check_oracle(es, NAME, db, decode=decode_with_fix)
+    assert counter(db, "events_applied") == order_events(es)
+    es.close()
+
+
+def _write_until(store: EsdbStore, done: threading.Event) -> None:
+    seed = 1200
+    while not done.is_set():
+        run_orders(store, 3, seed=seed)
+        seed += 1
+
+
+def _count(logs: list[dict[str, Any]], event: str) -> int:
+    return sum(1 for line in list(logs) if line["event"] == event)
