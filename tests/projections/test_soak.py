@@ -1,6 +1,6 @@
 """The soak run (`benchmarks/soak.py`) for one minute: mixed load with kill -9 of workers
 and of the server and TCP cuts, then every read model against the oracle and every
-acknowledged command against the streams. The 5-minute run is `--minutes 5` (its
+acknowledged command against the streams. The 5-minute run is `--minutes 5` (one run's
 figures are in docs/read-side.md)."""
 
 from __future__ import annotations
