@@ -322,7 +322,8 @@ def soak(minutes: float, writers: int, seed: int, directory: Path, console: Cons
     try:
         started = time.monotonic()
         end = started + minutes * 60
-        next_server = started + 60 / SERVER_KILLS_PER_MINUTE * rng.uniform(0.5, 1.0)
+        server_every = 60 / SERVER_KILLS_PER_MINUTE  # first at 30-60% of it, then 70-110%:
+        next_server = started + server_every * rng.uniform(0.3, 0.6)  # 2 within any minute
         next_worker = started + rng.uniform(*WORKER_KILL_EVERY)
         next_cut = started + rng.uniform(*CUT_EVERY)
         while (now := time.monotonic()) < end:
@@ -332,7 +333,7 @@ def soak(minutes: float, writers: int, seed: int, directory: Path, console: Cons
                 server.restart()
                 server_kills.append((killed, time.time()))
                 figures.server_kills += 1
-                next_server = now + 60 / SERVER_KILLS_PER_MINUTE * rng.uniform(0.7, 1.3)
+                next_server = now + server_every * rng.uniform(0.7, 1.1)
             if now >= next_worker:
                 victim = rng.choice(workers)
                 size = victim.log_path.stat().st_size if victim.log_path.exists() else 0
