@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -27,6 +27,9 @@ ORDER_STREAMS_REGEX = r"order-.*"
 """Stream-name filter for `$all` (esdbclient anchors it: `^(order-.*)$`)."""
 
 PAGE = 500
+READ_DEADLINE = 10.0
+"""Seconds a page or stream read may take: without a deadline a read on a connection that
+died without a reset (or a channel stuck reconnecting) waits forever."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,13 +160,16 @@ def replay_parked(client: EventStoreDBClient, group: str) -> None:
 class OrderLog:
     """Reads order events from the event store (gap filling, rebuilds, the oracle)."""
 
-    def __init__(self, client: EventStoreDBClient) -> None:
+    def __init__(self, client: EventStoreDBClient, *, timeout: float = READ_DEADLINE) -> None:
         self.client = client
+        self.timeout = timeout
 
     def read(self, stream: str, first: int, last: int) -> Sequence[StoredEvent]:
         """Revisions `first`..`last` of `stream` (fewer if they do not exist)."""
         try:
-            events = self.client.get_stream(stream, stream_position=first, limit=last - first + 1)
+            events = self.client.get_stream(
+                stream, stream_position=first, limit=last - first + 1, timeout=self.timeout
+            )
         except NotFound:
             return []
         return [stored_event(e) for e in events]
@@ -171,17 +177,27 @@ class OrderLog:
     def stream(self, stream: str) -> list[StoredEvent]:
         """The whole stream, from revision 0."""
         try:
-            return [stored_event(e) for e in self.client.get_stream(stream)]
+            events = self.client.get_stream(stream, timeout=self.timeout)
+            return [stored_event(e) for e in events]
         except NotFound:
             return []
 
-    def pages(self, after: int | None = None, page: int = PAGE) -> Iterator[list[StoredEvent]]:
+    def pages(
+        self,
+        after: int | None = None,
+        page: int = PAGE,
+        *,
+        seen_at_after: Set[UUID] | None = None,
+    ) -> Iterator[list[StoredEvent]]:
         """Order events in `$all` order, after commit position `after`, a page at a time.
 
         Events appended together may share a commit position, so each next page starts
         at the last position seen (inclusive) and skips the ids already yielded there.
+        `seen_at_after` resumes an interrupted read the same way: the events at `after`
+        itself are yielded too, except those ids.
         """
-        position, seen, strict = after, set[UUID](), after is not None
+        position, seen = after, set(seen_at_after or ())
+        strict = after is not None and seen_at_after is None
         while True:
             raw = self._read_all(position, page + len(seen) + 1)
             batch = [e for e in raw if not _yielded(e, position, seen, strict)][:page]
@@ -216,6 +232,7 @@ class OrderLog:
             filter_include=[ORDER_STREAMS_REGEX],
             filter_by_stream_name=True,
             limit=limit,
+            timeout=self.timeout,
         )
         return [stored_event(e) for e in events]
 

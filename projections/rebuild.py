@@ -25,16 +25,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import structlog
 from esdbclient import EventStoreDBClient
+from esdbclient.exceptions import DeadlineExceeded, GrpcError
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from orders import codec
+from orders.ports import StoredEvent
 from projections import database, registry, tracking
 from projections.batch import BatchApplier, Decode, Delivery
 from projections.errors import RebuildInProgress
 from projections.esdb import OrderLog
 from projections.location import ReadModelFile, read_model_path
 from projections.projection import Projection
+
+READ_PATIENCE = 30.0
+"""Seconds of failing reads (no page applied meanwhile) a rebuild rides out."""
+_READ_FAILURES = (GrpcError, DeadlineExceeded)  # dropped connection, unavailable, deadline
+_log = structlog.get_logger("projections.rebuild")
 
 OnProgress = Callable[[int, int, int], None]
 """Called with (events applied so far, commit position reached, target position)."""
@@ -86,22 +94,52 @@ def rebuild(
 
 
 class _CatchUp:
-    """Folds order events into the new generation, page by page, remembering where it is."""
+    """Folds order events into the new generation, page by page, remembering where it is.
+
+    A read that fails on the way (the connection dropped, a deadline expired, the server
+    restarting) is resumed from the last page applied: `position` and the ids applied at
+    it (events appended together may share a position), with backoff, for up to
+    `READ_PATIENCE` seconds without a page applied; then the error is raised.
+    """
 
     def __init__(
         self, conn: sqlite3.Connection, applier: BatchApplier, log: OrderLog, report: RebuildReport
     ) -> None:
         self.conn, self.applier, self.log, self.report = conn, applier, log, report
         self.position: int | None = None
+        self.seen: set[uuid.UUID] = set()
 
     def to_end(self, progress: OnProgress | None = None, target: int = 0) -> None:
-        for page in self.log.pages(self.position):
-            outcome = self.applier.apply(self.conn, [Delivery(e, uuid.uuid4()) for e in page])
-            self.report.events += outcome.applied
-            self.report.failures += [f.error for f in outcome.failures]
-            self.position = page[-1].commit_position
-            if progress is not None:
-                progress(self.report.events, self.position or 0, target)
+        failures, progressed_at = 0, time.monotonic()
+        while True:
+            resume = self.seen if self.position is not None else None
+            try:
+                for page in self.log.pages(self.position, seen_at_after=resume):
+                    self._apply(page)
+                    failures, progressed_at = 0, time.monotonic()
+                    if progress is not None:
+                        progress(self.report.events, self.position or 0, target)
+                return
+            except _READ_FAILURES as e:
+                if time.monotonic() - progressed_at > READ_PATIENCE:
+                    raise
+                failures += 1
+                delay = min(1.0, 0.025 * 2**failures)
+                _log.warning("rebuild.read_failed", error=str(e), retry_in=delay)
+                time.sleep(delay)
+                # A fresh channel: gRPC's own reconnect backoff on the broken one grows
+                # to minutes, during which every call fails at once.
+                self.log.client.reconnect()
+
+    def _apply(self, page: list[StoredEvent]) -> None:
+        outcome = self.applier.apply(self.conn, [Delivery(e, uuid.uuid4()) for e in page])
+        self.report.events += outcome.applied
+        self.report.failures += [f.error for f in outcome.failures]
+        last = page[-1].commit_position
+        if last != self.position:
+            self.seen = set()
+        self.seen.update(e.id for e in page if e.commit_position == last)
+        self.position = last
 
 
 def _fence_and_swap(location: ReadModelFile, generation: Path, run: _CatchUp) -> bool:
