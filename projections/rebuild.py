@@ -35,7 +35,7 @@ from orders.ports import StoredEvent
 from projections import database, registry, tracking
 from projections.batch import BatchApplier, Decode, Delivery
 from projections.errors import RebuildInProgress
-from projections.esdb import OrderLog
+from projections.esdb import READ_DEADLINE, OrderLog
 from projections.location import ReadModelFile, read_model_path
 from projections.projection import Projection
 
@@ -68,15 +68,18 @@ def rebuild(
     decode: Decode = codec.decode,
     progress: OnProgress | None = None,
     accept_failures: bool = False,
+    read_deadline: float = READ_DEADLINE,
 ) -> RebuildReport:
     """Rebuild `projection` at `db_path` from the log and swap it in (see module docstring).
+
+    `read_deadline` bounds each read of the log (seconds); a read past it is resumed.
 
     Raises RebuildInProgress if another rebuild of the same read model is running.
     """
     started = time.monotonic()
     location = ReadModelFile(db_path)
     with _exclusive(location), _client(uri) as client:
-        log = OrderLog(client)
+        log = OrderLog(client, timeout=read_deadline)
         report = RebuildReport(projection.name, location.new_generation())
         conn = database.open_new(report.generation, projection)
         try:

@@ -21,6 +21,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from catchup_projector import CatchUpProjector
@@ -60,6 +61,9 @@ class DelayedStore:
             rng = self._local.rng = random.Random(f"{self.seed}-{threading.get_ident()}")
         threading.Event().wait(rng.uniform(0, MAX_DELAY))  # the injected commit delay
         return self.store.append(order_id, expected_revision, events)
+
+    def claim(self, key: UUID, claim: EncodedEvent) -> StoredEvent | None:
+        return self.store.claim(key, claim)
 
     def close(self) -> None:
         self.store.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -221,7 +222,8 @@ def test_catch_up_read_cut_mid_stream_resumes_from_its_position(
     """A rebuild's catch-up read of `$all` (pages of 500 events) is cut after k bytes
     again and again (k random, up to about two pages). It resumes from the last page it
     applied, so the new generation holds every event once: 0 gaps, 0 duplicate effects,
-    equal to the oracle. (Before the fix one cut made the rebuild fail.)"""
+    equal to the oracle. (Before the fix one cut made the rebuild fail.) A cut request whose
+    read never answers waits out the read deadline, here 2 s instead of the default 10 s."""
     rng = random.Random(seed)
     name = "order_summary"
     run_orders(store, 120, seed=seed)
@@ -230,7 +232,7 @@ def test_catch_up_read_cut_mid_stream_resumes_from_its_position(
     with _Cutter(own_proxy, rng, down=600_000, up=400):
         while own_proxy.cuts < CUTS_PER_PATH:
             db = tmp_path / f"rebuild-{rebuilds}" / f"{name}.db"
-            report = rebuild(own_proxy.uri(emulator.uri), registry.get(name), db)
+            report = rebuild(own_proxy.uri(emulator.uri), registry.get(name), db, read_deadline=2.0)
             rebuilds += 1
             assert report.swapped, f"seed={seed}: {report}"
             assert not report.failures, f"seed={seed}: {report}"
@@ -266,10 +268,12 @@ def test_persistent_subscription_cut_mid_stream_reconnects_without_gaps_or_dupli
     worker = start_in_thread(Worker(config))
     try:
         with _Cutter(own_proxy, rng, down=60_000, up=2_000):
-            for round_ in range(200):
-                if own_proxy.cuts >= CUTS_PER_PATH:
-                    break
+            # Cuts come with the worker's traffic: keep writing until enough have fired
+            # (a worker waiting out a cut read's deadline moves no bytes for a while).
+            deadline, round_ = time.monotonic() + 90, 0
+            while own_proxy.cuts < CUTS_PER_PATH and time.monotonic() < deadline:
                 run_orders(store, 5, seed=seed * 1000 + round_)
+                round_ += 1
             assert own_proxy.cuts >= CUTS_PER_PATH, f"seed={seed}: only {own_proxy.cuts} cuts"
         total = order_events(es)
         wait_until(lambda: applied(db) == total, 60, f"seed={seed}: {total} events applied")
