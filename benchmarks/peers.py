@@ -56,18 +56,17 @@ from uuid import UUID  # noqa: E402
 
 from esdbclient import EventStoreDBClient  # noqa: E402
 
-from benchmarks._common import percentile  # noqa: E402
+from benchmarks._common import percentile, settle, tree_cpu_seconds  # noqa: E402
 from benchmarks.peers import bare  # noqa: E402
 from benchmarks.peers.es_order import (  # noqa: E402
-    OrderSummaryProjection,
     Orders,
+    OrderSummaryProjection,
     orders_env,
     projection_env,
 )
 from benchmarks.peers.workload import (  # noqa: E402
     ADDRESS,
     CARRIER,
-    COMMANDS_PER_ORDER,
     CURRENCY,
     EVENTS_PER_ORDER,
     LINES,
@@ -86,6 +85,7 @@ from projections.location import ReadModelFile  # noqa: E402
 from projections.worker import Worker, WorkerConfig  # noqa: E402
 
 PEERS = ("a", "b", "c")
+ROWS = ("reads", "catch-up", "concurrency")
 LABELS = {"a": "(a) esdb-orders", "b": "(b) eventsourcing", "c": "(c) bare esdbclient"}
 CATCH_UP_DEADLINE = 600.0
 PROJECTION = registry.get("order_summary")
@@ -99,6 +99,7 @@ class Handles:
     store: EsdbStore
     app: Orders
     client: EventStoreDBClient
+    server_pid: int | None = None
     es_ids: dict[str, UUID] = field(default_factory=dict)  # our order key -> aggregate id
 
     def close(self) -> None:
@@ -200,27 +201,44 @@ def reading(h: Handles, keys: Sequence[str], lead: int) -> dict[str, float]:
 # --- row 3: projection catch-up -------------------------------------------------------------
 
 
-def catch_up(h: Handles, after: int, orders: int, lead: int, directory: Path) -> dict[str, float]:
-    """Each peer projects its `orders` orders' events after position `after`; events/s."""
+@dataclass
+class CatchUpRound:
+    rate: float  # events/s
+    client_us: float  # client CPU per event (the benchmark process: every thread)
+    server_us: float  # server CPU per event
+
+
+def catch_up(
+    h: Handles, after: int, orders: int, lead: int, directory: Path
+) -> dict[str, CatchUpRound]:
+    """Each peer projects its `orders` orders' events after position `after`; also `a0`,
+    a consumer of the same persistent subscription that only acks (the delivery floor)."""
     total = orders * EVENTS_PER_ORDER
-    runs: dict[str, Callable[[Path], None]] = {
+    runs: dict[str, Callable[[Path], float]] = {
         "a": lambda db: _ours_catch_up(h, after, total, db),
         "b": lambda db: _es_catch_up(h, after, db),
         "c": lambda db: _bare_catch_up(h, after, total, db),
+        "a0": lambda db: _ack_only(h, after, total),
     }
-    rates = {}
-    for peer in _rotated(lead):
+    results = {}
+    for peer in (*_rotated(lead), "a0"):
         db = directory / f"summary-{peer}-{uuid.uuid4().hex[:8]}.db"
-        begin = time.perf_counter()
-        runs[peer](db)
-        rates[peer] = total / (time.perf_counter() - begin)
-        _check_summary(peer, db, orders)
-    return rates
+        settle(h.server_pid)
+        client_cpu, server_cpu = time.process_time(), tree_cpu_seconds(h.server_pid)
+        elapsed = runs[peer](db)
+        results[peer] = CatchUpRound(
+            rate=total / elapsed,
+            client_us=(time.process_time() - client_cpu) / total * 1e6,
+            server_us=(tree_cpu_seconds(h.server_pid) - server_cpu) / total * 1e6,
+        )
+        if peer != "a0":
+            _check_summary(peer, db, orders)
+    return results
 
 
-def _ours_catch_up(h: Handles, after: int, total: int, db: Path) -> None:
-    """The project's worker, in a thread, on a group starting after `after` (a group's
-    start position is inclusive: it starts at the first order event after `after`)."""
+def _create_group(h: Handles, after: int) -> str:
+    """A group like the worker's (GroupSettings) over the order streams, starting at the
+    first order event after `after` (a group's start position is inclusive)."""
     group = f"peers-{uuid.uuid4().hex[:10]}"
     settings = GroupSettings()
     first = next(
@@ -246,32 +264,68 @@ def _ours_catch_up(h: Handles, after: int, total: int, db: Path) -> None:
         min_checkpoint_count=settings.min_checkpoint_count,
         max_checkpoint_count=settings.max_checkpoint_count,
     )
+    return group
+
+
+def _ack_only(h: Handles, after: int, total: int) -> float:
+    """Receive and ack `total` events with the worker's window and ack batching."""
+    begin = time.perf_counter()
+    group = _create_group(h, after)
+    defaults = WorkerConfig("", PROJECTION, Path())
+    subscription = h.client.read_subscription_to_all(
+        group,
+        event_buffer_size=defaults.event_buffer_size,
+        max_ack_batch_size=defaults.max_ack_batch_size,
+        max_ack_delay=defaults.max_ack_delay,
+    )
+    try:
+        for received, recorded in enumerate(subscription, start=1):
+            subscription.ack(recorded)
+            if received == total:
+                break
+        return time.perf_counter() - begin
+    finally:
+        subscription.stop()
+        h.client.delete_subscription(group)
+
+
+def _ours_catch_up(h: Handles, after: int, total: int, db: Path) -> float:
+    """The project's worker, in a thread, on a group starting after `after`. Seconds from
+    creating the group until the worker's ledger holds every event."""
+    begin = time.perf_counter()
+    group = _create_group(h, after)
     worker = Worker(WorkerConfig(h.uri, PROJECTION, db, subscription_group=group))
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:
         _wait_for(lambda: _worker_applied(db) >= total, "the project's worker")
+        return time.perf_counter() - begin
     finally:
         worker.request_stop()
         thread.join(30)
         h.client.delete_subscription(group)
 
 
-def _es_catch_up(h: Handles, after: int, db: Path) -> None:
+def _es_catch_up(h: Handles, after: int, db: Path) -> float:
     """The library's way: a ProcessApplication following the Orders application, pulling
-    its notification log from `after` (as its runners do on start and when prompted)."""
+    its notification log from `after` (as its runners do on start and when prompted).
+    Seconds from constructing it until it has processed everything."""
+    begin = time.perf_counter()
     projection = OrderSummaryProjection(env=projection_env(str(db)))
     try:
         projection.follow(h.app.name, h.app.notification_log)
         projection.pull_and_process(h.app.name, start=after + 1)
+        return time.perf_counter() - begin
     finally:
         projection.close()
 
 
-def _bare_catch_up(h: Handles, after: int, total: int, db: Path) -> None:
+def _bare_catch_up(h: Handles, after: int, total: int, db: Path) -> float:
+    begin = time.perf_counter()
     conn = open_summary(db)
     try:
         bare.catch_up(h.client, conn, after, total)
+        return time.perf_counter() - begin
     finally:
         conn.close()
 
@@ -385,7 +439,7 @@ def _rotated(index: int) -> tuple[str, ...]:
 class Results:
     commands: list[dict[str, CommandRound]] = field(default_factory=list)
     reads: list[dict[str, float]] = field(default_factory=list)
-    catch_ups: list[dict[str, float]] = field(default_factory=list)
+    catch_ups: list[dict[str, CatchUpRound]] = field(default_factory=list)
     concurrency: list[dict[str, ConcurrencyRound]] = field(default_factory=list)
 
 
@@ -399,10 +453,15 @@ def run(args: argparse.Namespace) -> Results:
                 EsdbStore(node.uri),
                 Orders(orders_env(node.uri)),
                 EventStoreDBClient(node.uri),
+                node.pid,
             )
             context = mp.get_context("spawn")
             barrier = context.Barrier(args.writers)
-            pool = context.Pool(args.writers, _writer_init, (node.uri, barrier))
+            pool = (
+                context.Pool(args.writers, _writer_init, (node.uri, barrier))
+                if "concurrency" in args.rows
+                else None
+            )
             try:
                 warm = [str(uuid.uuid4()) for _ in range(args.warmup)]
                 command_path(h, warm, 0)
@@ -412,14 +471,18 @@ def run(args: argparse.Namespace) -> Results:
                     after = h.client.get_commit_position()
                     keys = [str(uuid.uuid4()) for _ in range(args.orders)]
                     results.commands.append(command_path(h, keys, round_))
-                    results.reads.append(reading(h, keys, round_))
-                    results.catch_ups.append(catch_up(h, after, args.orders, round_, directory))
-                    results.concurrency.append(
-                        concurrency(h, pool, args.writers, args.writer_commands, round_)
-                    )
+                    if "reads" in args.rows:
+                        results.reads.append(reading(h, keys, round_))
+                    if "catch-up" in args.rows:
+                        results.catch_ups.append(catch_up(h, after, args.orders, round_, directory))
+                    if "concurrency" in args.rows:
+                        results.concurrency.append(
+                            concurrency(h, pool, args.writers, args.writer_commands, round_)
+                        )
             finally:
-                pool.terminate()
-                pool.join()
+                if pool is not None:
+                    pool.terminate()
+                    pool.join()
                 h.close()
     return results
 
@@ -432,7 +495,8 @@ def _progress(text: str) -> None:
 
 
 def _spread(values: Sequence[float], digits: int = 0) -> str:
-    return f"{statistics.median(values):,.{digits}f} ({min(values):,.{digits}f}-{max(values):,.{digits}f})"
+    low, mid, high = min(values), statistics.median(values), max(values)
+    return f"{mid:,.{digits}f} ({low:,.{digits}f}-{high:,.{digits}f})"
 
 
 def _ratios(rounds: Sequence[dict[str, float]], over: str) -> str:
@@ -467,20 +531,48 @@ def report(results: Results, args: argparse.Namespace) -> list[str]:
     print(f"   CPU per command (c)/(a) {_ratios(cpu_rounds, 'c')} (1/x: (a) uses x times less)")
     missed += _targets("command path", rates, within_c=True)
 
+    if results.reads:
+        missed += _report_reads(results)
+    if results.catch_ups:
+        missed += _report_catch_ups(results, args)
+    if results.concurrency:
+        missed += _report_concurrency(results, args)
+    print()
+    print("targets: " + ("all met" if not missed else "MISSED: " + "; ".join(missed)))
+    return missed
+
+
+def _report_reads(results: Results) -> list[str]:
     print("\n2. reading an order (current state, N orders)")
     for p in PEERS:
         print(f"   {LABELS[p]:<22} {_spread([r[p] for r in results.reads]):>22} orders/s")
     print(f"   (a)/(b) {_ratios(results.reads, 'b')}, (a)/(c) {_ratios(results.reads, 'c')}")
-    missed += _targets("reading", results.reads, within_c=False)
+    return _targets("reading", results.reads, within_c=False)
 
-    print(f"\n3. projection catch-up ({args.orders * EVENTS_PER_ORDER} events per peer and round)")
-    for p in PEERS:
-        print(f"   {LABELS[p]:<22} {_spread([r[p] for r in results.catch_ups]):>22} events/s")
+
+def _report_catch_ups(results: Results, args: argparse.Namespace) -> list[str]:
+    events = args.orders * EVENTS_PER_ORDER
+    print(f"\n3. projection catch-up ({events} events per peer and round)")
+    print(f"   {'peer':<40} {'events/s':>22} {'client us/ev':>13} {'server us/ev':>13}")
+    labels = LABELS | {"a0": "(a0) same persistent group, ack only"}
+    for p in (*PEERS, "a0"):
+        rounds = [r[p] for r in results.catch_ups]
+        client = statistics.median(r.client_us for r in rounds)
+        server = statistics.median(r.server_us for r in rounds)
+        print(
+            f"   {labels[p]:<40} {_spread([r.rate for r in rounds]):>22} {client:>13.0f}"
+            f" {server:>13.0f}"
+        )
+    rates = [{p: r[p].rate for p in (*PEERS, "a0")} for r in results.catch_ups]
     print(
-        f"   (a)/(b) {_ratios(results.catch_ups, 'b')}, (a)/(c) {_ratios(results.catch_ups, 'c')}"
+        f"   (a)/(b) {_ratios(rates, 'b')}, (a)/(c) {_ratios(rates, 'c')},"
+        f" (a)/(a0) {_ratios(rates, 'a0')}"
     )
-    missed += _targets("catch-up", results.catch_ups, within_c=True)
+    return _targets("catch-up", rates, within_c=True)
 
+
+def _report_concurrency(results: Results, args: argparse.Namespace) -> list[str]:
+    missed: list[str] = []
     print(f"\n4. concurrency ({args.writers} writer processes, shipping-address changes)")
     for mode in ("distinct", "hot"):
         for p in ("a", "b"):
@@ -490,14 +582,9 @@ def report(results: Results, args: argparse.Namespace) -> list[str]:
                 f"   {mode:<8} {LABELS[p]:<22} {_spread([r.rate for r in rounds]):>22} commands/s,"
                 f" conflict retries {retries:.0f} (median of rounds)"
             )
-        pairs = [
-            {"a": r[f"a-{mode}"].rate, "b": r[f"b-{mode}"].rate} for r in results.concurrency
-        ]
+        pairs = [{"a": r[f"a-{mode}"].rate, "b": r[f"b-{mode}"].rate} for r in results.concurrency]
         print(f"   {mode:<8} (a)/(b) {_ratios(pairs, 'b')}")
         missed += _targets(f"concurrency {mode}", pairs, within_c=False)
-
-    print()
-    print("targets: " + ("all met" if not missed else "MISSED: " + "; ".join(missed)))
     return missed
 
 
@@ -522,7 +609,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--writer-commands", type=int, default=40, help="commands per writer and run (row 4)"
     )
+    parser.add_argument(
+        "--rows",
+        default=",".join(ROWS),
+        help=f"rows to run besides the command path (which writes their data): {','.join(ROWS)}",
+    )
     args = parser.parse_args(argv)
+    args.rows = {row.strip() for row in args.rows.split(",") if row.strip()}
+    if not args.rows <= set(ROWS):
+        parser.error(f"--rows: unknown {sorted(args.rows - set(ROWS))}; known: {', '.join(ROWS)}")
     for name in ("orders", "rounds", "writers", "writer_commands"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")

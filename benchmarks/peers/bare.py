@@ -53,7 +53,9 @@ def _revision(client: EventStoreDBClient, stream: str) -> int | StreamState:
         return StreamState.NO_STREAM
 
 
-def _event(kind: str, version: int, command: uuid.UUID, index: int, data: dict[str, Any]) -> NewEvent:
+def _event(
+    kind: str, version: int, command: uuid.UUID, index: int, data: dict[str, Any]
+) -> NewEvent:
     at = _now()
     metadata = {
         "schema_version": version,
@@ -138,7 +140,9 @@ def get_order(client: EventStoreDBClient, order_id: str) -> dict[str, Any]:
     return state
 
 
-TRACKING_SCHEMA = "CREATE TABLE IF NOT EXISTS bare_tracking (id INTEGER PRIMARY KEY, position INTEGER)"
+TRACKING_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS bare_tracking (id INTEGER PRIMARY KEY, position INTEGER)"
+)
 
 
 def _statements(kind: str, data: dict[str, Any], rev: int) -> list[tuple[str, tuple[Any, ...]]]:
@@ -182,7 +186,9 @@ def catch_up(client: EventStoreDBClient, conn: sqlite3.Connection, after: int, t
     in_batch = 0
     try:
         for recorded in subscription:
-            pending += _statements(recorded.type, json.loads(recorded.data), recorded.stream_position)
+            pending += _statements(
+                recorded.type, json.loads(recorded.data), recorded.stream_position
+            )
             in_batch += 1
             applied += 1
             if in_batch == BATCH or applied == total:

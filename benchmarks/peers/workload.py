@@ -29,8 +29,12 @@ ADDRESS: dict[str, Any] = {
     "postal_code": "SW1Y 4JH",
     "country": "GB",
 }
-MOVED: dict[str, Any] = ADDRESS | {"line1": "1 Rue de Rivoli", "city": "Paris",
-                                   "postal_code": "75001", "country": "FR"}
+MOVED: dict[str, Any] = ADDRESS | {
+    "line1": "1 Rue de Rivoli",
+    "city": "Paris",
+    "postal_code": "75001",
+    "country": "FR",
+}
 CARRIER = "DHL"
 EVENTS_PER_ORDER = 4  # OrderPlaced, PaymentReceived, OrderPaid, OrderShipped
 COMMANDS_PER_ORDER = 3  # place, pay, ship
