@@ -137,23 +137,48 @@ def _read_model(location: ReadModelFile) -> tuple[dict[str, object], int]:
         conn.close()
 
 
-def _table(rows: list[ProjectionStatus]) -> Table:
-    table = Table(title="projections")
-    headers = ("projection", "applied", "streams", "position", "lag events", "lag s")
-    table.add_column(headers[0], no_wrap=True)
-    for header in (*headers[1:], "parked", "in flight", "consumers", "dups", "gap reads"):
-        table.add_column(header, justify="right")
-    for r in rows:
-        table.add_row(
-            r.name,
-            *(
-                _show(v)
-                for v in (r.events_applied, r.streams, r.position, r.lag_events, r.lag_seconds)
-            ),
-            *(_show(v) for v in (r.parked, r.in_flight, r.consumers)),
-            _show(r.duplicates_skipped),
-            _show(r.gap_events_read),
+_COLUMNS = (
+    "projection", "applied", "streams", "position", "lag events", "lag s",
+    "parked", "in flight", "consumers", "dups", "gap reads",
+)  # fmt: skip
+_LOW_VALUE = ("gap reads", "dups", "streams", "position", "in flight")  # left out first
+
+
+def _table(rows: list[ProjectionStatus], width: int | None = None) -> Table:
+    """The status table; columns in `_LOW_VALUE` order are left out (the caption says which)
+    until it fits `width` columns (default: the terminal's). `--json` has them all."""
+    cells = [
+        dict(
+            zip(
+                _COLUMNS,
+                (r.name, *(_show(v) for v in (
+                    r.events_applied, r.streams, r.position, r.lag_events, r.lag_seconds,
+                    r.parked, r.in_flight, r.consumers, r.duplicates_skipped, r.gap_events_read,
+                ))),
+                strict=True,
+            )
         )
+        for r in rows
+    ]  # fmt: skip
+    width = width or Console().width
+
+    def needed(columns: list[str]) -> int:  # rich's default box: 3 per column + 1
+        return 1 + sum(3 + max([len(c), *(len(row[c]) for row in cells)]) for c in columns)
+
+    columns, dropped = list(_COLUMNS), []
+    for column in _LOW_VALUE:
+        if needed(columns) <= width:
+            break
+        columns.remove(column)
+        dropped.append(column)
+    caption = f"{', '.join(dropped)} left out to fit {width} columns (--json has it all)"
+    table = Table(title="projections", caption=caption if dropped else None)
+    for column in columns:
+        table.add_column(
+            column, no_wrap=True, justify="left" if column == "projection" else "right"
+        )
+    for row in cells:
+        table.add_row(*(row[c] for c in columns))
     return table
 
 

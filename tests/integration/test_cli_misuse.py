@@ -222,7 +222,8 @@ def test_top_customers_are_ranked_within_each_currency(
 
 
 def test_tables_fit_80_columns_with_short_ids(emulator: EmulatorProcess, tmp_path: Path) -> None:
-    """At 80 columns each order is one readable line: short id, status, total in full."""
+    """At 80 columns each order is one readable line: short id, status, total in full; and
+    `projections status` leaves out its low-value columns (the caption names them)."""
     placed = []
     with EsdbStore(emulator.uri) as store:
         for n in range(3):
@@ -244,3 +245,9 @@ def test_tables_fit_80_columns_with_short_ids(emulator: EmulatorProcess, tmp_pat
         assert "PENDING" in row, done.stdout
         assert total in row, done.stdout
     assert "--json has it all" in " ".join(done.stdout.split())
+    status = run("projections", "status", "order_summary", *models, uri=emulator.uri, columns=80)
+    assert status.returncode == 0, status.stderr
+    status_lines = status.stdout.splitlines()
+    assert max(map(len, status_lines)) <= 80, status.stdout
+    [row] = [line for line in status_lines if "order_summary" in line]
+    assert "left out to fit 80 columns" in " ".join(status.stdout.split()), status.stdout
