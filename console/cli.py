@@ -8,10 +8,12 @@ so the exit status is the signal's. Exit code 2: bad usage (a non-loopback --hos
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -116,17 +118,27 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{shown}:{port}/"
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that SIGINT/SIGTERM is a clean stop: uvicorn re-raises the
+    signal after its shutdown, which would end the caller (the demo's clean-up) with a
+    KeyboardInterrupt traceback; here the caller carries on and `orders-console` exits 0."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl-C: stop waiting for open connections
+        else:
+            self.should_exit = True
+
+
 def serve(
     config: ConsoleConfig,
     sock: socket.socket,
     *,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve the console on `sock` until SIGINT/SIGTERM (uvicorn's handlers)."""
+    """Serve the console on `sock` until SIGINT/SIGTERM, then return."""
     app = create_app(config)
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-    )
+    server = _Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
     if on_ready is not None:
         on_ready(url_of(sock))
     server.run(sockets=[sock])

@@ -370,7 +370,12 @@ def test_cli_refuses_a_non_loopback_host_without_insecure() -> None:
     assert "--insecure" in done.stderr
 
 
-def test_cli_serves_and_prints_its_url(esdb_uri: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_cli_serves_and_prints_its_url_then_stops_cleanly(
+    esdb_uri: str, tmp_path: Path, stop: signal.Signals
+) -> None:
+    """`python -m console` prints its URL, serves, and on SIGTERM or Ctrl-C (SIGINT) stops
+    with exit 0 and no traceback (uvicorn on its own re-raises the signal)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "console", "--uri", esdb_uri, "--port", "0", "--dir", str(tmp_path)],
         stdout=subprocess.PIPE,
@@ -386,8 +391,10 @@ def test_cli_serves_and_prints_its_url(esdb_uri: str, tmp_path: Path) -> None:
         wait_until(lambda: _up(url), 20, "the console answering")
         assert httpx.get(url + "healthz").json()["store"] == "up"
     finally:
-        process.terminate()
-        assert process.wait(20) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal
+        process.send_signal(stop)
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr, stderr
 
 
 def _up(url: str) -> bool:
