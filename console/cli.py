@@ -69,9 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help="0 picks a free port")
     parser.add_argument(
-        "--dir",
         "--projections-dir",
+        "--dir",  # the old name, kept as an alias
         dest="dir",
+        metavar="DIR",
         type=Path,
         default=projections_dir(),
         help="read-model directory (default $PROJECTIONS_DIR or var/projections)",
