@@ -411,7 +411,9 @@ class Group:
                 parkings = [Parking(m.resolved, why, m.unresolved_link) for m, why in batch]
                 try:
                     await self._streams.park(parkings)
-                    self.parked_count += len(parkings)
+                    # Recount rather than add: a replay's truncation and recount may have
+                    # run while this park was being written, and would be counted twice.
+                    self.parked_count = self._streams.parked_count()
                 except StorageError as error:
                     self._bound.error("persistent_group.park_failed", error=str(error))
                 for message, _ in batch:

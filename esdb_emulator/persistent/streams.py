@@ -80,7 +80,7 @@ class GroupStreams:
         last = self._log.stream_revision(self.parked_stream)
         if first is None or last is None:
             return 0
-        return last - first.event.revision + 1
+        return last - first.original.revision + 1  # the link's revision, not its event's
 
     async def park(self, parkings: Sequence[Parking]) -> None:
         """Append one link per parked event, in order; retries as the server does,

@@ -307,6 +307,34 @@ def test_replay_parked_with_stop_at_replays_only_the_events_parked_before_it(
     subscription.stop()
 
 
+def test_the_parked_count_counts_parked_links_not_their_events_revisions(
+    client: EventStoreDBClient, esdb_uri: str, stream_name: str
+) -> None:
+    # Events 1 and 2 are parked as links 0 and 1: after replaying link 0 one stays
+    # parked. (The count once took the first link's *event* revision, 2, and said 0.)
+    group = group_name()
+    client.create_subscription_to_stream(group, stream_name)
+    append(client, stream_name, events(3))
+    subscription = client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
+    first, *rest = take(subscription, 3, ack=False)
+    subscription.ack(first)
+    for event in rest:
+        subscription.nack(event, action="park")
+
+    def parked() -> int:
+        return client.get_subscription_info(group, stream_name).parked_message_count
+
+    wait_for(lambda: parked() == 2, "two parked events")
+    raw_replay_parked(esdb_uri, group, stream_name, stop_at=1)
+    [replayed] = take(subscription, 1, ack=False)
+    assert replayed.id == rest[0].id
+    assert parked() == 1
+    subscription.nack(replayed, action="park")  # parked again: two links wait
+    wait_for(lambda: parked() == 2, "the replayed event parked again")
+    assert len(client.get_stream(parked_stream(stream_name, group))) == 2
+    subscription.stop()
+
+
 def test_a_consumer_that_has_room_gets_more_than_a_buffer_full_without_acking(
     client: EventStoreDBClient, stream_name: str
 ) -> None:
