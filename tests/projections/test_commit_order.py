@@ -15,20 +15,17 @@ are the test's own; the oracle folds the whole log).
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from uuid import UUID
 
-import pytest
 from catchup_projector import CatchUpProjector
 from esdbclient import EventStoreDBClient
 from readside_harness import applied, check_oracle, counter, order_events, wait_until
 
-from esdb_emulator.launcher import EmulatorProcess
 from orders.ports import AppendResult, EncodedEvent, OrderStore, StoredEvent
 from orders.store import EsdbStore
 from projections.esdb import ORDER_STREAMS_REGEX, GroupSettings, ensure_group
@@ -67,17 +64,6 @@ class DelayedStore:
 
     def close(self) -> None:
         self.store.close()
-
-
-@pytest.fixture
-def server_uri(tmp_path: Path) -> Iterator[str]:
-    """ESDB_URI when set, else an emulator of this test's own."""
-    external = os.environ.get("ESDB_URI")
-    if external:
-        yield external
-        return
-    with EmulatorProcess(tmp_path / "events.db", log_path=tmp_path / "emulator.log") as node:
-        yield node.uri
 
 
 def test_concurrent_appenders_with_random_delays_leave_no_gap_for_any_reader(

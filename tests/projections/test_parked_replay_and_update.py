@@ -27,13 +27,11 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import grpc
-import pytest
 import structlog
 from esdbclient import EventStoreDBClient
 from esdbclient.common import handle_rpc_error
@@ -51,7 +49,6 @@ from readside_harness import (
     wait_until,
 )
 
-from esdb_emulator.launcher import EmulatorProcess
 from orders import codec
 from orders.codec import RecordedOrderEvent
 from orders.ports import StoredEvent
@@ -73,17 +70,6 @@ class Deployable:
 
     def __call__(self, stored: StoredEvent) -> RecordedOrderEvent:
         return decode_with_fix(stored) if self.fixed else codec.decode(stored)
-
-
-@pytest.fixture
-def server_uri(tmp_path: Path) -> Iterator[str]:
-    """ESDB_URI when set, else an emulator of this test's own."""
-    external = os.environ.get("ESDB_URI")
-    if external:
-        yield external
-        return
-    with EmulatorProcess(tmp_path / "events.db", log_path=tmp_path / "emulator.log") as node:
-        yield node.uri
 
 
 def replay_parked_all(uri: str, group: str, *, first: int | None) -> None:
