@@ -1,5 +1,5 @@
 # The esdb-orders project in a slim Python image; by default it runs the embedded
-# EventStoreDB-compatible server (esdb_emulator). Used by docker-compose.yml's
+# EventStoreDB-compatible server (esdb_emulator, the `emulator/` distribution). Used by docker-compose.yml's
 # `emulator` profile, and reusable for the `orders` and `projections` commands.
 FROM python:3.11-slim
 
@@ -11,11 +11,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 # Metadata first (README.md is optional in the context), then the packages.
 COPY pyproject.toml README.md* ./
-COPY esdb_emulator ./esdb_emulator
+COPY emulator ./emulator
 COPY orders ./orders
 COPY projections ./projections
 COPY upcasters ./upcasters
-RUN pip install . \
+RUN pip install ./emulator . \
     && useradd --system --uid 10001 --home-dir /data --create-home esdb
 
 USER esdb

@@ -31,7 +31,7 @@ from typing import Any
 from esdbclient import EventStoreDBClient, NewEvent, StreamState
 from esdbclient.exceptions import NotFound
 
-from esdb_emulator.launcher import EmulatorProcess
+from esdb_emulator.node.launcher import EmulatorProcess
 from orders import place_order, record_payment
 from orders.store import EsdbStore
 

@@ -28,9 +28,10 @@ _HERE = str(Path(__file__).resolve().parent)
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(_HERE)]
 from console import ConsoleConfig  # noqa: E402
 from console.server import ConsoleThread  # noqa: E402
-from esdb_emulator.launcher import EmulatorProcess  # noqa: E402
+from esdb_emulator.node.launcher import EmulatorProcess  # noqa: E402
 
-sys.path.insert(0, _HERE)
+# The shared benchmark helpers live with the emulator's benchmarks.
+sys.path.insert(0, str(Path(_HERE).parent / "emulator" / "benchmarks"))
 from _common import bench_event, format_table, median  # noqa: E402
 
 BATCH = 1000

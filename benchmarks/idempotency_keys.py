@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from esdb_emulator.launcher import EmulatorProcess
+from esdb_emulator.node.launcher import EmulatorProcess
 from orders import place_order, record_payment
 from orders.store import EsdbStore
 

@@ -75,7 +75,7 @@ from benchmarks.peers.workload import (  # noqa: E402
     open_summary,
     summary_rows,
 )
-from esdb_emulator.launcher import EmulatorProcess  # noqa: E402
+from esdb_emulator.node.launcher import EmulatorProcess  # noqa: E402
 from orders import change_shipping_address, get_order, place_order, record_payment, ship_order  # noqa: E402
 from orders.logging import configure_logging  # noqa: E402
 from orders.store import EsdbStore  # noqa: E402

@@ -40,7 +40,7 @@ from typing import Literal  # noqa: E402
 
 from esdbclient import EventStoreDBClient, NewEvent, StreamState  # noqa: E402
 
-from esdb_emulator.launcher import EmulatorProcess  # noqa: E402
+from esdb_emulator.node.launcher import EmulatorProcess  # noqa: E402
 from orders import codec  # noqa: E402
 from orders.logging import configure_logging  # noqa: E402
 from orders.ports import StoredEvent  # noqa: E402

@@ -12,7 +12,7 @@ For `--minutes` it runs, against the embedded server (file database, synchronous
 - two `projections run` workers per read model;
 - chaos: kill -9 of a random worker every 2-5 s (restarted at once), kill -9 and restart
   of the server twice a minute (same database file, same port), and random TCP cuts
-  (tests/tcp_proxy.py) on every connection of writers and workers, every 0.5-1.5 s.
+  (tests/projections/tcp_proxy.py) on every connection of writers and workers, every 0.5-1.5 s.
 
 Then it waits for every read model to catch up, and checks: each read model row by row
 against the oracle folded from the streams by the pure code (`projections.verify`), and
@@ -31,7 +31,7 @@ _HERE = Path(__file__).resolve().parent
 # benchmarks/projections.py would shadow the `projections` package; the TCP proxy
 # lives in the test tree.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent / "tests"))
+sys.path.insert(0, str(_HERE.parent / "tests" / "projections"))
 
 import argparse
 import contextlib
@@ -54,7 +54,7 @@ from rich.console import Console
 from rich.table import Table
 from tcp_proxy import CutProxy
 
-from esdb_emulator.launcher import EmulatorProcess
+from esdb_emulator.node.launcher import EmulatorProcess
 from orders import codec, service
 from orders.errors import DomainError, StoreError
 from orders.service import CommandResult

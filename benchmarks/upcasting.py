@@ -46,7 +46,7 @@ import uuid  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
-from esdb_emulator.launcher import EmulatorProcess  # noqa: E402
+from esdb_emulator.node.launcher import EmulatorProcess  # noqa: E402
 from orders import codec, get_order  # noqa: E402
 from orders.logging import configure_logging  # noqa: E402
 from orders.ports import EncodedEvent, StoredEvent  # noqa: E402

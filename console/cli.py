@@ -8,6 +8,7 @@ so the exit status is the signal's. Exit code 2: bad usage (a non-loopback --hos
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import signal
 import socket
 import sys
@@ -18,7 +19,6 @@ from types import FrameType
 import uvicorn
 
 from console.app import ConsoleConfig, create_app
-from esdb_emulator.server import is_loopback
 from orders.logging import configure_logging
 from orders.settings import Settings, mask_secrets
 from projections.location import projections_dir
@@ -162,3 +162,17 @@ def _positive(text: str) -> int:
 def _fail(message: str) -> int:
     sys.stderr.write(f"orders-console: {message}\n")
     return EXIT_USAGE
+
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and loopback IP literals; names are not resolved.
+
+    The console's own check (the emulator has the same rule): the product does not
+    import the emulator, which is a separate distribution.
+    """
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -11,28 +11,28 @@ class ConsoleError(Exception):
     title = "Console error"
 
 
-class BadRequest(ConsoleError):  # noqa: N818  named after its HTTP status
+class BadRequest(ConsoleError):
     """The request's input is malformed or out of range (400)."""
 
     status = 400
     title = "Bad request"
 
 
-class NotFound(ConsoleError):  # noqa: N818  named after its HTTP status
+class NotFound(ConsoleError):
     """The stream, order, group, projection or event asked for does not exist (404)."""
 
     status = 404
     title = "Not found"
 
 
-class Forbidden(ConsoleError):  # noqa: N818  named after its HTTP status
+class Forbidden(ConsoleError):
     """An action the console refuses: actions disabled, bad CSRF token, no credentials (403)."""
 
     status = 403
     title = "Action refused"
 
 
-class StoreDown(ConsoleError):  # noqa: N818  named after its HTTP status
+class StoreDown(ConsoleError):
     """The event store is unreachable or failing (503); the next request tries again."""
 
     status = 503

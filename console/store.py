@@ -420,7 +420,7 @@ class ConsoleStore:
         )
 
 
-class _Tombstoned(Exception):  # noqa: N818  internal signal, never leaves this module
+class _Tombstoned(Exception):
     """The stream was deleted for good."""
 
 

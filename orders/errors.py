@@ -28,7 +28,7 @@ class OrdersError(Exception):
     """Root of every error raised by the `orders` package."""
 
 
-class InvalidCommand(OrdersError, ValueError):  # noqa: N818  domain vocabulary (house-style.md)
+class InvalidCommand(OrdersError, ValueError):
     """A command's input is invalid; `field` names what was wrong (dotted path)."""
 
     def __init__(self, field: str, reason: str) -> None:
@@ -37,7 +37,7 @@ class InvalidCommand(OrdersError, ValueError):  # noqa: N818  domain vocabulary 
         super().__init__(f"invalid {field}: {reason}")
 
 
-class InvalidSettings(OrdersError):  # noqa: N818  domain vocabulary (house-style.md)
+class InvalidSettings(OrdersError):
     """The configuration (environment) is unusable; messages never contain secrets."""
 
 
@@ -54,19 +54,19 @@ class DomainError(OrdersError):
         super().__init__(f"rejected by rule {self.rule!r}: {detail} (order {order_id}, {state})")
 
 
-class OrderNotFound(DomainError):  # noqa: N818  domain vocabulary (house-style.md)
+class OrderNotFound(DomainError):
     """The order has not been placed (or did not exist at the requested point)."""
 
     rule = "order-must-exist"
 
 
-class OrderAlreadyExists(DomainError):  # noqa: N818  domain vocabulary (house-style.md)
+class OrderAlreadyExists(DomainError):
     """PlaceOrder for an order id whose stream already exists."""
 
     rule = "order-must-not-exist"
 
 
-class WrongStatus(DomainError):  # noqa: N818  domain vocabulary (house-style.md)
+class WrongStatus(DomainError):
     """The command is not allowed in the order's current status."""
 
     def __init__(self, order_id: str, status: str, command: str, allowed: tuple[str, ...]) -> None:
@@ -80,13 +80,13 @@ class WrongStatus(DomainError):  # noqa: N818  domain vocabulary (house-style.md
         )
 
 
-class CurrencyMismatch(DomainError):  # noqa: N818  domain vocabulary (house-style.md)
+class CurrencyMismatch(DomainError):
     """A payment's currency differs from the order's."""
 
     rule = "payment-currency-must-match-order"
 
 
-class PaymentExceedsOutstanding(DomainError):  # noqa: N818  domain vocabulary (house-style.md)
+class PaymentExceedsOutstanding(DomainError):
     """A payment's amount is larger than what is still owed."""
 
     rule = "payment-must-not-exceed-outstanding"
@@ -97,7 +97,7 @@ class PaymentExceedsOutstanding(DomainError):  # noqa: N818  domain vocabulary (
         super().__init__(order_id, status, f"amount {amount} exceeds outstanding {outstanding}")
 
 
-class IdempotencyKeyReused(DomainError):  # noqa: N818  domain vocabulary (house-style.md)
+class IdempotencyKeyReused(DomainError):
     """An idempotency key already names a different request; nothing was written.
 
     `key` is the key as the caller gave it and `mismatch` says how the requests differ.
@@ -140,7 +140,7 @@ class StoreError(OrdersError):
         super().__init__(message)
 
 
-class ConcurrencyConflict(StoreError):  # noqa: N818  domain vocabulary (house-style.md)
+class ConcurrencyConflict(StoreError):
     """Appending at `expected_revision` failed: someone else wrote to the stream."""
 
     def __init__(self, stream: str, expected_revision: int | None, detail: str) -> None:
@@ -156,7 +156,7 @@ class TransientStoreError(StoreError):
     """A failure that may succeed on retry (deadline, server busy, leader change)."""
 
 
-class StoreUnavailable(TransientStoreError):  # noqa: N818  domain vocabulary (house-style.md)
+class StoreUnavailable(TransientStoreError):
     """The event store at `uri` (password masked) cannot be reached."""
 
     def __init__(self, uri: str, detail: str, *, stream: str | None = None) -> None:
@@ -179,7 +179,7 @@ class EventDecodeError(StoreError):
         )
 
 
-class AuthenticationFailed(StoreError):  # noqa: N818  domain vocabulary (house-style.md)
+class AuthenticationFailed(StoreError):
     """The server at `uri` (password masked) refused `user`'s credentials; not retried."""
 
     def __init__(self, uri: str, user: str | None) -> None:
@@ -192,7 +192,7 @@ class AuthenticationFailed(StoreError):  # noqa: N818  domain vocabulary (house-
         )
 
 
-class TlsHandshakeFailed(StoreError):  # noqa: N818  domain vocabulary (house-style.md)
+class TlsHandshakeFailed(StoreError):
     """TLS could not be set up with the server at `uri`; `reason` says why; not retried."""
 
     def __init__(self, uri: str, reason: str) -> None:

@@ -47,7 +47,7 @@ Prepared: TypeAlias = Sequence[Statement] | str
 """An event's statements, or why it cannot be applied."""
 
 
-class _StatementFailed(Exception):  # noqa: N818  internal signal, never escapes apply()
+class _StatementFailed(Exception):
     def __init__(self, key: tuple[str, int], error: str) -> None:
         super().__init__(error)
         self.key, self.error = key, error

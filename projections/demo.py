@@ -20,7 +20,7 @@ from pathlib import Path
 from esdbclient import EventStoreDBClient
 from rich.console import Console
 
-from esdb_emulator.launcher import EmulatorProcess
+from esdb_emulator.node.launcher import EmulatorProcess
 from orders.logging import configure_logging
 from orders.store import EsdbStore
 from projections import queries, registry

@@ -17,7 +17,7 @@ class ProjectionError(Exception):
     """Root of every error raised by the `projections` package."""
 
 
-class UnknownProjection(ProjectionError, KeyError):  # noqa: N818  the name says what is unknown
+class UnknownProjection(ProjectionError, KeyError):
     """No read model has this name; the message lists the ones that exist."""
 
     def __init__(self, name: str, known: list[str]) -> None:
@@ -28,26 +28,26 @@ class UnknownProjection(ProjectionError, KeyError):  # noqa: N818  the name says
         return str(self.args[0])
 
 
-class ReadModelMissing(ProjectionError):  # noqa: N818  the name says what is missing
+class ReadModelMissing(ProjectionError):
     """The read model has not been created yet (no worker or rebuild has run)."""
 
 
-class ReadModelUnusable(ProjectionError):  # noqa: N818  the name says what is wrong
+class ReadModelUnusable(ProjectionError):
     """The read model's file or folder cannot be created, opened or read (corrupt, not a
     database, unwritable); the message names the path and SQLite's or the OS's reason."""
 
 
-class WrongReadModel(ProjectionError):  # noqa: N818  the name says what is wrong
+class WrongReadModel(ProjectionError):
     """The file holds another projection's read model."""
 
 
-class GenerationRetired(ProjectionError):  # noqa: N818  a state, not a failure
+class GenerationRetired(ProjectionError):
     """The generation this connection writes to was replaced by a rebuild."""
 
 
-class RebuildInProgress(ProjectionError):  # noqa: N818  a state, not a failure
+class RebuildInProgress(ProjectionError):
     """Another rebuild of this read model holds its lock."""
 
 
-class GroupMissing(ProjectionError):  # noqa: N818  the name says what is missing
+class GroupMissing(ProjectionError):
     """The projection's subscription group does not exist on the server."""

@@ -35,7 +35,7 @@ from projections.projection import Projection
 log = structlog.get_logger("projections.worker")
 
 
-class SubscriptionEnded(Exception):  # noqa: N818  a state, not a failure
+class SubscriptionEnded(Exception):
     """The server closed the subscription stream without an error."""
 
 

@@ -30,7 +30,7 @@ class UpcastError(ValueError):
         )
 
 
-class UnknownEventVersion(UpcastError):  # noqa: N818  the name says what is unknown
+class UnknownEventVersion(UpcastError):
     """No upcaster knows this (type, schema_version): never skipped, always an error."""
 
     def __init__(self, event_type: str, schema_version: int, *, stream: str, revision: int) -> None:

@@ -27,7 +27,7 @@ CURRENT_VERSIONS: Mapping[str, int] = MappingProxyType(
 """Stored event type -> its current schema version (as in orders.events and domain.md)."""
 
 
-class InvalidRegistry(RuntimeError):  # noqa: N818  the name says what is wrong
+class InvalidRegistry(RuntimeError):
     """The registered steps contradict each other (a programming error, found at import)."""
 
 

@@ -17,7 +17,7 @@ import pytest
 from console_support import GROUP, park_one, serve, summary_has, wait_until
 from esdbclient import EventStoreDBClient
 
-from esdb_emulator.launcher import EmulatorProcess
+from esdb_emulator.node.launcher import EmulatorProcess
 from orders.store import EsdbStore
 
 CHROMIUM = os.environ.get("CONSOLE_CHROMIUM", "/usr/bin/chromium")

@@ -18,7 +18,7 @@ from console_support import GROUP, Seeded, park_one, seed, serve, summary_has, w
 from esdbclient import EventStoreDBClient, NewEvent, StreamState
 
 from console.server import ConsoleThread
-from esdb_emulator.launcher import EmulatorProcess
+from esdb_emulator.node.launcher import EmulatorProcess
 from orders.store import EsdbStore
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from esdb_emulator.launcher import EmulatorProcess
+from esdb_emulator.node.launcher import EmulatorProcess
 from orders import place_order, record_payment
 from orders.store import EsdbStore
 

@@ -13,7 +13,7 @@ import pytest
 from esdbclient import EventStoreDBClient
 from esdbclient.exceptions import NotFound
 
-from esdb_emulator.launcher import EmulatorProcess
+from esdb_emulator.node.launcher import EmulatorProcess
 from orders import (
     cancel_order,
     change_shipping_address,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from esdbclient import EventStoreDBClient
 
-from esdb_emulator.launcher import EmulatorProcess
+from esdb_emulator.node.launcher import EmulatorProcess
 from orders.store import EsdbStore
 
 

@@ -14,7 +14,7 @@ import pytest
 from esdbclient import EventStoreDBClient
 from readside_harness import append_poison_order
 
-from esdb_emulator.launcher import EmulatorProcess
+from esdb_emulator.node.launcher import EmulatorProcess
 from orders import codec
 from orders.ports import StoredEvent
 from orders.store import EsdbStore

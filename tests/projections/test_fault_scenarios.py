@@ -23,7 +23,7 @@ from readside_harness import (
     wait_until,
 )
 
-from esdb_emulator.launcher import EmulatorProcess
+from esdb_emulator.node.launcher import EmulatorProcess
 from orders import codec
 from orders.store import EsdbStore
 from projections import database, registry, tracking

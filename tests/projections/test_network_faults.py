@@ -31,7 +31,7 @@ from readside_harness import (
 from readside_harness import counter as meta_counter
 from tcp_proxy import CutProxy, Direction
 
-from esdb_emulator.launcher import EmulatorProcess
+from esdb_emulator.node.launcher import EmulatorProcess
 from orders import service
 from orders.codec import event_id
 from orders.ports import AppendResult, EncodedEvent, StoredEvent

@@ -27,7 +27,7 @@ from readside_harness import (
     wait_until,
 )
 
-from esdb_emulator.launcher import EmulatorProcess
+from esdb_emulator.node.launcher import EmulatorProcess
 from orders.store import EsdbStore
 from projections import registry
 from projections.worker import Worker, WorkerConfig

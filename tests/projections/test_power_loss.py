@@ -33,7 +33,7 @@ import pytest
 from esdbclient import EventStoreDBClient, NewEvent, StreamState
 from readside_harness import applied, wait_until
 
-from esdb_emulator.launcher import EmulatorProcess
+from esdb_emulator.node.launcher import EmulatorProcess
 from orders.store import EsdbStore
 from projections.fleet import WorkerProcess
 from projections.location import ReadModelFile

@@ -13,7 +13,7 @@ import pytest
 from esdbclient import EventStoreDBClient
 from readside_harness import applied, order_events, wait_until
 
-from esdb_emulator.launcher import EmulatorProcess
+from esdb_emulator.node.launcher import EmulatorProcess
 from orders.store import EsdbStore
 from projections.fleet import WorkerProcess
 from projections.location import ReadModelFile

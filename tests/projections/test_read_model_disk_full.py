@@ -24,7 +24,6 @@ from urllib.parse import quote
 import pytest
 import structlog
 from esdbclient import EventStoreDBClient
-from fault_disk import Disk, open_disk
 from readside_harness import (
     applied,
     check_oracle,
@@ -34,7 +33,8 @@ from readside_harness import (
     wait_until,
 )
 
-from esdb_emulator.launcher import EmulatorProcess
+from esdb_emulator.node.launcher import EmulatorProcess
+from esdb_emulator.testing.fault_disk import Disk, open_disk
 from orders.store import EsdbStore
 from projections import database, registry
 from projections.esdb import GroupSettings, ensure_group, group_name

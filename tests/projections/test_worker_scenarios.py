@@ -20,7 +20,7 @@ from readside_harness import (
     wait_until,
 )
 
-from esdb_emulator.launcher import EmulatorProcess
+from esdb_emulator.node.launcher import EmulatorProcess
 from orders.store import EsdbStore
 from projections.fleet import WorkerProcess
 from projections.workload import run_orders

@@ -18,7 +18,7 @@ import pytest
 from esdbclient import EventStoreDBClient
 from readside_harness import applied, check_oracle, counter, order_events, wait_until
 
-from esdb_emulator.launcher import EmulatorProcess
+from esdb_emulator.node.launcher import EmulatorProcess
 from orders.store import EsdbStore
 from projections.esdb import GroupSettings, ensure_group, group_connections, group_name
 from projections.fleet import WorkerProcess

@@ -15,7 +15,7 @@ import pytest
 from esdbclient import EventStoreDBClient
 from legacy_support import raw, ts_placed, write
 
-from esdb_emulator.launcher import EmulatorProcess
+from esdb_emulator.node.launcher import EmulatorProcess
 from orders.store import EsdbStore
 from projections.workload import run_orders
 

@@ -1,0 +1,1 @@
+"""The log: one SQLite database of events, its writer, reader, transaction rules and schema."""

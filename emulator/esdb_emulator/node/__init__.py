@@ -1,0 +1,1 @@
+"""The node: the gRPC server, its command line, launcher, TLS, authentication and gossip."""

@@ -1,0 +1,1 @@
+"""The Streams service: reads, appends (single and batched), deletes and catch-up subscriptions."""

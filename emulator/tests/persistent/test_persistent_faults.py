@@ -1,0 +1,260 @@
+"""Persistent subscriptions under real faults (`docs/reliability.md` F1, F3, F12):
+the server killed with SIGKILL and restarted, a consumer process killed with
+events in flight, and groups updated or deleted under their consumers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from esdbclient import EventStoreDBClient, StreamState
+from esdbclient.exceptions import GrpcError, NotFound
+from persistent_support import (
+    DEADLINE,
+    append,
+    checkpoint_stream,
+    events,
+    group_name,
+    take,
+    wait_for,
+)
+
+from esdb_emulator.node.launcher import EmulatorProcess
+
+CONSUMER = Path(__file__).with_name("consumer_process.py")
+
+
+@pytest.fixture
+def node_client(emulator: EmulatorProcess) -> Iterator[EventStoreDBClient]:
+    """A client on the test's own emulator (reconnects by itself after a restart)."""
+    client = EventStoreDBClient(emulator.uri)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _last_checkpoint(client: EventStoreDBClient, stream: str, group: str) -> str | None:
+    try:
+        stored = client.get_stream(checkpoint_stream(stream, group), backwards=True, limit=1)
+    except NotFound:
+        return None
+    return stored[0].data.decode() if stored else None
+
+
+# -- the server killed -----------------------------------------------------------------
+
+
+@pytest.mark.emulator_only
+def test_after_kill_9_consumers_resume_from_the_checkpoint_never_past_an_unacked_event(
+    emulator: EmulatorProcess, node_client: EventStoreDBClient, stream_name: str
+) -> None:
+    group = group_name()
+    node_client.create_subscription_to_stream(
+        group,
+        stream_name,
+        min_checkpoint_count=1,
+        max_checkpoint_count=1,
+        checkpoint_after=0.2,
+        message_timeout=60,
+    )
+    written = events(8)
+    append(node_client, stream_name, written)
+    subscription = node_client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
+    for event in take(subscription, 8, ack=False):
+        if event.id != written[4].id:  # e4 stays in flight
+            subscription.ack(event)
+    wait_for(
+        lambda: (
+            node_client.get_subscription_info(group, stream_name).outstanding_messages_count == 1
+        ),
+        "every ack but e4's to arrive",
+    )
+    wait_for(
+        lambda: _last_checkpoint(node_client, stream_name, group) == '"3"',
+        "a durable checkpoint just before the unacked event",
+    )
+    settings_before = node_client.get_subscription_info(group, stream_name)
+
+    emulator.kill()
+    emulator.restart()
+    client = EventStoreDBClient(emulator.uri)
+    try:
+        info = client.get_subscription_info(group, stream_name)
+        assert info.last_checkpointed_event_position == "3"
+        assert (info.start_from, info.max_checkpoint_count, info.message_timeout) == (
+            settings_before.start_from,
+            settings_before.max_checkpoint_count,
+            settings_before.message_timeout,
+        )
+        resumed = client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
+        sentinel = events(1)
+        append(client, stream_name, sentinel)
+        received = take(resumed, 5)
+        assert [e.id for e in received] == [e.id for e in written[4:] + sentinel]
+        resumed.stop()
+    finally:
+        client.close()
+
+
+@pytest.mark.emulator_only
+def test_a_restart_keeps_groups_parked_events_and_a_from_end_start(
+    emulator: EmulatorProcess, node_client: EventStoreDBClient, stream_name: str
+) -> None:
+    append(node_client, stream_name, events(2))
+    parking, late = group_name(), group_name()
+    node_client.create_subscription_to_stream(parking, stream_name)
+    node_client.create_subscription_to_stream(late, stream_name, from_end=True)
+    pending = events(2)
+    append(node_client, stream_name, pending)  # after `late` was created, before any consumer
+    subscription = node_client.read_subscription_to_stream(parking, stream_name, timeout=DEADLINE)
+    subscription.nack(take(subscription, 1, ack=False)[0], action="park")
+    wait_for(
+        lambda: node_client.get_subscription_info(parking, stream_name).parked_message_count == 1,
+        "the event to be parked",
+    )
+
+    emulator.kill()
+    emulator.restart()
+    client = EventStoreDBClient(emulator.uri)
+    try:
+        groups = {info.group_name for info in client.list_subscriptions_to_stream(stream_name)}
+        assert groups == {parking, late}
+        assert client.get_subscription_info(parking, stream_name).parked_message_count == 1
+        consumer = client.read_subscription_to_stream(late, stream_name, timeout=DEADLINE)
+        assert [e.id for e in take(consumer, 2)] == [e.id for e in pending]
+        consumer.stop()
+        client.replay_parked_events(parking, stream_name)
+        replaying = client.read_subscription_to_stream(parking, stream_name, timeout=DEADLINE)
+        first = take(replaying, 1)[0]
+        assert first.link is not None
+        assert first.stream_position == 0
+        replaying.stop()
+    finally:
+        client.close()
+
+
+# -- a consumer process killed -------------------------------------------------------------
+
+
+def _start_consumer(
+    uri: str, group: str, stream: str, out: Path, *, buffer: int, ack: bool
+) -> subprocess.Popen[bytes]:
+    command = [sys.executable, str(CONSUMER), "--uri", uri, "--group", group]
+    command += ["--stream", stream, "--out", str(out), "--buffer", str(buffer)]
+    if not ack:
+        command.append("--no-ack")
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _lines(path: Path) -> list[tuple[str, int]]:
+    if not path.exists():
+        return []
+    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    return [(event_id, int(retry)) for event_id, retry in rows]
+
+
+def test_a_killed_consumer_process_has_exactly_its_in_flight_events_redelivered(
+    client: EventStoreDBClient, esdb_uri: str, stream_name: str, tmp_path: Path
+) -> None:
+    group = group_name()
+    client.create_subscription_to_stream(group, stream_name, message_timeout=60)
+    new = events(40)
+    append(client, stream_name, new)
+    written = [str(e.id) for e in new]
+    doomed_out, survivor_out = tmp_path / "doomed.txt", tmp_path / "survivor.txt"
+    doomed = _start_consumer(esdb_uri, group, stream_name, doomed_out, buffer=5, ack=False)
+    survivor: subprocess.Popen[bytes] | None = None
+    try:
+        wait_for(lambda: len(_lines(doomed_out)) == 5, "the first consumer to fill its 5 slots")
+        survivor = _start_consumer(esdb_uri, group, stream_name, survivor_out, buffer=10, ack=True)
+        wait_for(lambda: len(_lines(survivor_out)) == 35, "the second to take the other 35")
+        doomed.kill()  # SIGKILL with 5 events in flight
+        doomed.wait()
+        wait_for(lambda: len(_lines(survivor_out)) >= 40, "the orphaned events to move over")
+        wait_for(
+            lambda: (
+                client.get_subscription_info(group, stream_name).outstanding_messages_count == 0
+            ),
+            "every event to be acked",
+        )
+    finally:
+        for process in (doomed, survivor):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+    held = _lines(doomed_out)
+    received = _lines(survivor_out)
+    assert [event_id for event_id, _ in held] == written[:5]
+    assert received[:35] == [(event_id, 0) for event_id in written[5:]]
+    assert received[35:] == [(event_id, 1) for event_id, _ in held]  # exactly those, once
+
+
+# -- groups changed under their consumers ---------------------------------------------------
+
+
+def test_update_drops_consumers_who_then_resume_from_the_checkpoint(
+    client: EventStoreDBClient, stream_name: str
+) -> None:
+    group = group_name()
+    client.create_subscription_to_stream(
+        group, stream_name, min_checkpoint_count=1, max_checkpoint_count=1
+    )
+    written = events(4)
+    append(client, stream_name, written)
+    subscription = client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
+    take(subscription, 2)
+    wait_for(
+        lambda: (
+            client.get_subscription_info(group, stream_name).last_checkpointed_event_position == "1"
+        ),
+        "a checkpoint after the acked events",
+    )
+    take(subscription, 2, ack=False)
+    client.update_subscription_to_stream(group, stream_name, message_timeout=5.0)
+    with pytest.raises(GrpcError, match="was dropped"):
+        next(subscription)
+    again = client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
+    assert [(e.id, e.retry_count) for e in take(again, 2)] == [(e.id, 0) for e in written[2:]]
+    again.stop()
+
+
+def test_delete_drops_consumers_and_removes_the_groups_streams(
+    client: EventStoreDBClient, stream_name: str
+) -> None:
+    group = group_name()
+    client.create_subscription_to_stream(
+        group, stream_name, min_checkpoint_count=1, max_checkpoint_count=1
+    )
+    written = events(2)
+    append(client, stream_name, written)
+    subscription = client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
+    take(subscription, 1)
+    wait_for(lambda: _last_checkpoint(client, stream_name, group) == '"0"', "a checkpoint")
+    take(subscription, 1, ack=False)
+    client.delete_subscription(group, stream_name)
+    with pytest.raises(GrpcError, match="was dropped"):
+        next(subscription)
+    with pytest.raises(NotFound):
+        client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
+    assert _last_checkpoint(client, stream_name, group) is None  # checkpoint stream deleted
+    assert [e.id for e in client.get_stream(stream_name)] == [e.id for e in written]
+
+
+def test_a_group_whose_stream_is_tombstoned_drops_its_consumers(
+    client: EventStoreDBClient, stream_name: str
+) -> None:
+    group = group_name()
+    append(client, stream_name, events(1))
+    client.create_subscription_to_stream(group, stream_name)
+    subscription = client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
+    take(subscription, 1)
+    client.tombstone_stream(stream_name, current_version=StreamState.ANY)
+    with pytest.raises(GrpcError, match="was dropped"):
+        next(subscription)
+    late = client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
+    with pytest.raises(GrpcError, match="was dropped"):
+        next(late)

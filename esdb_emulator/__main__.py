@@ -1,7 +1,0 @@
-"""`python -m esdb_emulator`: the same as the `esdb-emulator` console command."""
-
-import sys
-
-from esdb_emulator.cli import main
-
-sys.exit(main())
