@@ -79,9 +79,10 @@ from esdb_emulator.node.launcher import EmulatorProcess  # noqa: E402
 from orders import change_shipping_address, get_order, place_order, record_payment, ship_order  # noqa: E402
 from orders.logging import configure_logging  # noqa: E402
 from orders.store import EsdbStore  # noqa: E402
-from projections import database, registry  # noqa: E402
+from projections import database  # noqa: E402
 from projections.esdb import ORDER_STREAMS_REGEX, GroupSettings  # noqa: E402
 from projections.location import ReadModelFile  # noqa: E402
+from projections.read_models import registry  # noqa: E402
 from projections.worker import Worker, WorkerConfig  # noqa: E402
 
 PEERS = ("a", "b", "c")

@@ -26,6 +26,7 @@ from pathlib import Path
 # import path, or `import projections` would import this file.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))  # the repository root: the `demo` package is not installed
 
 import argparse  # noqa: E402
 import platform  # noqa: E402
@@ -40,17 +41,18 @@ from typing import Literal  # noqa: E402
 
 from esdbclient import EventStoreDBClient, NewEvent, StreamState  # noqa: E402
 
+from demo.workload import run_orders  # noqa: E402
 from esdb_emulator.node.launcher import EmulatorProcess  # noqa: E402
 from orders import codec  # noqa: E402
 from orders.logging import configure_logging  # noqa: E402
 from orders.ports import StoredEvent  # noqa: E402
 from orders.store import EsdbStore  # noqa: E402
-from projections import database, registry  # noqa: E402
+from projections import database  # noqa: E402
 from projections.batch import BatchApplier  # noqa: E402
 from projections.esdb import GroupSettings, OrderLog, ensure_group, to_delivery  # noqa: E402
 from projections.location import ReadModelFile  # noqa: E402
+from projections.read_models import registry  # noqa: E402
 from projections.worker import Worker, WorkerConfig  # noqa: E402
-from projections.workload import run_orders  # noqa: E402
 
 TARGET = 0.7
 DEADLINE = 300.0

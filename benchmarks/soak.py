@@ -15,7 +15,7 @@ For `--minutes` it runs, against the embedded server (file database, synchronous
   (tests/projections/tcp_proxy.py) on every connection of writers and workers, every 0.5-1.5 s.
 
 Then it waits for every read model to catch up, and checks: each read model row by row
-against the oracle folded from the streams by the pure code (`projections.verify`), and
+against the oracle folded from the streams by the pure code (`projections.ops.verify`), and
 each acknowledged command against the streams (its events present, once). It prints
 the figures and exits 1 on any lost, duplicated or mismatched event or row.
 """
@@ -31,6 +31,7 @@ _HERE = Path(__file__).resolve().parent
 # benchmarks/projections.py would shadow the `projections` package; the TCP proxy
 # lives in the test tree.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))  # the repository root: the `demo` package is not installed
 sys.path.insert(0, str(_HERE.parent / "tests" / "projections"))
 
 import argparse
@@ -54,17 +55,18 @@ from rich.console import Console
 from rich.table import Table
 from tcp_proxy import CutProxy
 
+from demo.fleet import WorkerProcess
+from demo.legacy_seed import legacy_orders
 from esdb_emulator.node.launcher import EmulatorProcess
-from orders import codec, service
+from orders import api, codec
 from orders.errors import DomainError, StoreError
 from orders.service import CommandResult
 from orders.store import EsdbStore
-from projections import database, registry
+from projections import database
 from projections.esdb import OrderLog
-from projections.fleet import WorkerProcess
 from projections.location import ReadModelFile
-from projections.verify import reference
-from upcasters.legacy_seed import legacy_orders
+from projections.ops.verify import reference
+from projections.read_models import registry
 
 CATCH_UP_DEADLINE = 180.0
 SERVER_KILLS_PER_MINUTE = 2
@@ -152,21 +154,21 @@ def _life(rng: random.Random, run: Callable[..., None], order_id: str) -> None:
     ]
     total = sum(int(line["quantity"]) * int(line["unit_price"]) for line in lines)
     customer = f"soak-cust-{rng.randrange(40)}"
-    run("place", service.place_order, order_id, customer, lines, currency, _address(rng))
+    run("place", api.place_order, order_id, customer, lines, currency, _address(rng))
     if rng.random() < 0.2:
-        run("address", service.change_shipping_address, order_id, _address(rng))
+        run("address", api.change_shipping_address, order_id, _address(rng))
     if rng.random() < 0.1:
-        run("cancel", service.cancel_order, order_id, "changed mind")
+        run("cancel", api.cancel_order, order_id, "changed mind")
         return
     parts = [total] if rng.random() < 0.6 or total < 2 else [total // 2, total - total // 2]
     for number, amount in enumerate(parts):
-        run("pay", service.record_payment, order_id, f"pay-{number}", amount, currency)
+        run("pay", api.record_payment, order_id, f"pay-{number}", amount, currency)
     if rng.random() < 0.1:
-        run("cancel", service.cancel_order, order_id, "out of stock")
+        run("cancel", api.cancel_order, order_id, "out of stock")
         return
-    run("ship", service.ship_order, order_id, "DHL", f"TRK{rng.randrange(10**8)}")
+    run("ship", api.ship_order, order_id, "DHL", f"TRK{rng.randrange(10**8)}")
     if rng.random() < 0.7:
-        run("deliver", service.confirm_delivery, order_id)
+        run("deliver", api.confirm_delivery, order_id)
 
 
 def _address(rng: random.Random) -> dict[str, str]:

@@ -3,7 +3,7 @@
     PYTHONPATH=. .venv/bin/python benchmarks/upcasting.py [--orders N] [--rounds N] [--quick]
 
 Two emulator processes of its own, one per corpus, so each holds exactly its orders. The
-legacy corpus is `upcasters.legacy_seed.legacy_orders` (TypeScript-era OrderPlacedEvent /
+legacy corpus is `demo.legacy_seed.legacy_orders` (TypeScript-era OrderPlacedEvent /
 OrderPaidEvent with float dollars and no schema version, and our early OrderPlaced v2 /
 PaymentReceived v1). The current corpus is the same orders (same ids, same number of
 events), read back through the chain and written as current events, each encoded by
@@ -12,7 +12,7 @@ script first checks that every order reads the same from both. Then, per round (
 corpus goes first alternates), each figure a rate:
 
 - aggregate load: `orders.get_order` of every order (read, decode + upcast, fold);
-- projection rebuild: `projections.rebuild.rebuild` of each of the four read models from
+- projection rebuild: `projections.ops.rebuild.rebuild` of each of the four read models from
   the event store into a new SQLite file (what a projector does: read pages of `$all`,
   decode + upcast, SQL and ledger per batch, durable commits), events summed over the four;
 - decode (CPU only): `orders.codec.decode` of every event read beforehand;
@@ -36,6 +36,7 @@ from pathlib import Path
 # would import that script instead of the package.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))  # the repository root: the `demo` package is not installed
 
 import argparse  # noqa: E402
 import platform  # noqa: E402
@@ -46,15 +47,16 @@ import uuid  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
+from demo.legacy_seed import legacy_orders, write_legacy  # noqa: E402
 from esdb_emulator.node.launcher import EmulatorProcess  # noqa: E402
 from orders import codec, get_order  # noqa: E402
 from orders.logging import configure_logging  # noqa: E402
 from orders.ports import EncodedEvent, StoredEvent  # noqa: E402
 from orders.store import EsdbStore  # noqa: E402
-from projections import database, registry  # noqa: E402
+from projections import database  # noqa: E402
 from projections.batch import BatchApplier, Delivery  # noqa: E402
-from projections.rebuild import rebuild  # noqa: E402
-from upcasters.legacy_seed import legacy_orders, write_legacy  # noqa: E402
+from projections.ops.rebuild import rebuild  # noqa: E402
+from projections.read_models import registry  # noqa: E402
 
 TARGET = 0.90
 BATCH = 200

@@ -40,10 +40,11 @@ from console import views
 from console.errors import BadRequest, ConsoleError, Forbidden, NotFound, StoreDown
 from console.store import ConsoleStore, GroupSummary
 from orders.store import STREAM_PREFIX, stream_name
-from projections import database, registry
+from projections import database
 from projections.errors import ReadModelMissing
 from projections.location import ReadModelFile, projections_dir
-from projections.parked import inspect
+from projections.ops.parked import inspect
+from projections.read_models import registry
 
 _HERE = Path(__file__).resolve().parent
 CSRF_COOKIE = "console_csrf"
@@ -731,7 +732,7 @@ def _table_page(
 
 def _last_error(directory: Path, name: str) -> dict[str, str] | None:
     """The newest error line the projection's workers logged (`<dir>/logs/<name>-*.log`,
-    as `projections.fleet` writes them), or None."""
+    as `demo.fleet` writes them), or None."""
     newest: tuple[str, dict[str, str]] | None = None
     for log in (directory / "logs").glob(f"{name}-*.log"):
         for line in _tail(log):

@@ -42,7 +42,7 @@ from projections.esdb import (
     parked_links,
     replay_parked,
 )
-from projections.status import ProjectionStatus, collect
+from projections.ops.status import ProjectionStatus, collect
 
 SYSTEM_STREAMS = r"\$.*"
 """Stream names the streams listing leaves out (metadata, subscriptions, parked links)."""

@@ -6,6 +6,17 @@ built from `ESDB_URI` on first use) and queries over an order's own stream:
     from orders import place_order, record_payment, get_order
 """
 
+from orders.api import (
+    CommandResult,
+    cancel_order,
+    change_shipping_address,
+    confirm_delivery,
+    execute,
+    order_id_for,
+    place_order,
+    record_payment,
+    ship_order,
+)
 from orders.errors import (
     CommandIdReused,
     ConcurrencyConflict,
@@ -18,17 +29,6 @@ from orders.errors import (
     TransientStoreError,
 )
 from orders.queries import OrderView, get_order, order_history
-from orders.service import (
-    CommandResult,
-    cancel_order,
-    change_shipping_address,
-    confirm_delivery,
-    execute,
-    order_id_for,
-    place_order,
-    record_payment,
-    ship_order,
-)
 
 __all__ = [
     "CommandIdReused",

@@ -1,7 +1,9 @@
-"""The composition root: settings -> store, built lazily on first use, never at import.
+"""The composition root: settings -> store -> service, built lazily on first use, never at
+import.
 
-Command functions and queries use `default_store()` unless given `store=`; it is closed
-at exit. Scripts that change the environment afterwards call `reset()` to rebuild from it.
+Command functions (`orders.api`) run on `default_service()`, or on `service_for(store)`
+when given `store=`; queries use `default_store()`. The default store is closed at exit.
+Scripts that change the environment afterwards call `reset()` to rebuild from it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import threading
 
 from orders.logging import ensure_logging
 from orders.ports import OrderStore
+from orders.service import OrderService
 from orders.settings import Settings
 from orders.store import EsdbStore
 
@@ -40,6 +43,17 @@ def default_store() -> OrderStore:
             # collector at exit can wait forever on a thread that is already gone.
             atexit.register(reset)
         return _store
+
+
+def default_service() -> OrderService:
+    """The service over the default store, with the default settings."""
+    return OrderService(default_store(), default_settings())
+
+
+def service_for(store: OrderStore) -> OrderService:
+    """A service over `store` (the caller owns it), with the default settings."""
+    ensure_logging()
+    return OrderService(store, default_settings())
 
 
 def reset() -> None:

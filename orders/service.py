@@ -1,4 +1,8 @@
-"""Command functions: load the order's stream -> fold -> decide -> append at the exact revision.
+"""The order service: load the order's stream -> fold -> decide -> append at the exact revision.
+
+`OrderService` is given its store and settings by the composition root
+(`orders.bootstrap`); it never builds either. The command functions scripts import
+(`orders.place_order`, ...) are in `orders.api`.
 
 Each call is idempotent by command id: event ids are `uuid5(command_id, str(index))`, so a
 repeated command finds its events already in the stream and reports `already_applied`
@@ -12,34 +16,22 @@ both are bounded (`orders.retry`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, TypedDict, Unpack
+from typing import TypedDict, Unpack
 from uuid import UUID, uuid4, uuid5
 
 import structlog
-from pydantic import BaseModel
 
-from orders.bootstrap import default_settings, default_store
 from orders.codec import CommandContext, RecordedOrderEvent, decode, encode, event_id, metadata_of
-from orders.commands import (
-    CancelOrder,
-    ChangeShippingAddress,
-    ConfirmDelivery,
-    OrderCommand,
-    PlaceOrder,
-    RecordPayment,
-    ShipOrder,
-    build,
-)
+from orders.commands import OrderCommand, PlaceOrder
 from orders.decider import Order, decide, fold, initial_state
 from orders.errors import CommandIdReused, DomainError, InvalidCommand
 from orders.events import OrderEvent
 from orders.idempotency import claim_event, claim_mismatch, fingerprint, request_mismatch
-from orders.logging import ensure_logging
 from orders.ports import EncodedEvent, OrderStore
 from orders.retry import Tally, run_with_retries
+from orders.settings import Settings
 from orders.store import stream_name
 
 _log = structlog.get_logger("orders.service")
@@ -66,111 +58,55 @@ class CommandResult:
     transient_errors_retried: int = 0
 
 
-class CommandOptions(TypedDict, total=False):
-    """Keyword options every command function takes."""
+class CallOptions(TypedDict, total=False):
+    """Keyword options of `OrderService.execute`: the command's identity and provenance."""
 
-    at: datetime | None
     command_id: UUID | str | None
     correlation_id: str | None
     causation_id: str | None
     actor: str | None
-    store: OrderStore | None
 
 
-def place_order(
-    order_id: str,
-    customer_id: str,
-    lines: Iterable[Mapping[str, Any] | BaseModel],
-    currency: str,
-    shipping_address: Mapping[str, Any] | BaseModel | None = None,
-    **options: Unpack[CommandOptions],
-) -> CommandResult:
-    """Place a new order (total computed from `lines`; money in minor units)."""
-    fields: dict[str, Any] = {"customer_id": customer_id, "currency": currency}
-    fields |= {"lines": tuple(_plain(line) for line in lines)}
-    fields |= {"shipping_address": None if shipping_address is None else _plain(shipping_address)}
-    return _run(PlaceOrder, order_id, options, **fields)
+class OrderService:
+    """Runs order commands against one store, with the given settings' actor and retries."""
 
+    def __init__(self, store: OrderStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
 
-def change_shipping_address(
-    order_id: str,
-    shipping_address: Mapping[str, Any] | BaseModel,
-    **options: Unpack[CommandOptions],
-) -> CommandResult:
-    """Replace the address of a PENDING or PAID order."""
-    return _run(ChangeShippingAddress, order_id, options, shipping_address=_plain(shipping_address))
+    def execute(self, command: OrderCommand, **options: Unpack[CallOptions]) -> CommandResult:
+        """Run a built command: idempotent by command id, retried on conflicts.
 
-
-def record_payment(
-    order_id: str, payment_id: str, amount: int, currency: str, **options: Unpack[CommandOptions]
-) -> CommandResult:
-    """Record a payment on a PENDING order; repeating a recorded payment is a no-op, and
-    its `payment_id` with another amount or currency raises PaymentIdReused."""
-    return _run(
-        RecordPayment, order_id, options, payment_id=payment_id, amount=amount, currency=currency
-    )
-
-
-def ship_order(
-    order_id: str, carrier: str, tracking_number: str, **options: Unpack[CommandOptions]
-) -> CommandResult:
-    """Ship a PAID order."""
-    return _run(ShipOrder, order_id, options, carrier=carrier, tracking_number=tracking_number)
-
-
-def confirm_delivery(order_id: str, **options: Unpack[CommandOptions]) -> CommandResult:
-    """Confirm delivery of a SHIPPED order."""
-    return _run(ConfirmDelivery, order_id, options)
-
-
-def cancel_order(order_id: str, reason: str, **options: Unpack[CommandOptions]) -> CommandResult:
-    """Cancel a PENDING or PAID order, refunding anything paid."""
-    return _run(CancelOrder, order_id, options, reason=reason)
-
-
-def execute(command: OrderCommand, **options: Unpack[CommandOptions]) -> CommandResult:
-    """Run a built command: idempotent by command id, retried on conflicts.
-
-    Raises DomainError (refused by a rule; CommandIdReused when the command id already
-    names a different request), StoreUnavailable / TransientStoreError (after the
-    retries), ConcurrencyConflict (when conflicts outlast the retries).
-    """
-    ensure_logging()
-    settings = default_settings()
-    store = options.get("store") or default_store()
-    context = _context(command, options, settings.actor)
-    bound = {
-        "stream": stream_name(command.order_id),
-        "command": type(command).__name__,
-        "command_id": str(context.command_id),
-        "correlation_id": context.correlation_id,
-    }
-    with structlog.contextvars.bound_contextvars(**bound):
-        try:
-            given = options.get("command_id")
-            key = str(given or context.command_id)
-            claim = None if given is None else claim_event(command, context.command_id, key)
-            loaded = _Loaded(event_id(context.command_id, 0), claim)
-            # Perf (benchmarks/peers.py): an order placed under a command id made just now
-            # cannot hold an earlier run of this command, so the first attempt skips the
-            # read and appends at NO_STREAM; an existing order refuses that append, and the
-            # retry reads and decides as usual (OrderAlreadyExists).
-            loaded.unread = isinstance(command, PlaceOrder) and given is None
-            return run_with_retries(
-                lambda tally: _attempt(command, context, store, tally, loaded, key=key),
-                settings.retry,
-            )
-        except DomainError as e:
-            _log.info("order.rejected", rule=e.rule, reason=str(e))
-            raise
-
-
-def _run(
-    command_type: type[OrderCommand], order_id: str, options: CommandOptions, **fields: Any
-) -> CommandResult:
-    at = options.get("at") or datetime.now(UTC)
-    command = build(command_type, order_id=order_id, at=at, **fields)
-    return execute(command, **options)
+        Raises DomainError (refused by a rule; CommandIdReused when the command id already
+        names a different request), StoreUnavailable / TransientStoreError (after the
+        retries), ConcurrencyConflict (when conflicts outlast the retries).
+        """
+        settings, store = self.settings, self.store
+        context = _context(command, options, settings.actor)
+        bound = {
+            "stream": stream_name(command.order_id),
+            "command": type(command).__name__,
+            "command_id": str(context.command_id),
+            "correlation_id": context.correlation_id,
+        }
+        with structlog.contextvars.bound_contextvars(**bound):
+            try:
+                given = options.get("command_id")
+                key = str(given or context.command_id)
+                claim = None if given is None else claim_event(command, context.command_id, key)
+                loaded = _Loaded(event_id(context.command_id, 0), claim)
+                # Perf (benchmarks/peers.py): an order placed under a command id made just now
+                # cannot hold an earlier run of this command, so the first attempt skips the
+                # read and appends at NO_STREAM; an existing order refuses that append, and the
+                # retry reads and decides as usual (OrderAlreadyExists).
+                loaded.unread = isinstance(command, PlaceOrder) and given is None
+                return run_with_retries(
+                    lambda tally: _attempt(command, context, store, tally, loaded, key=key),
+                    settings.retry,
+                )
+            except DomainError as e:
+                _log.info("order.rejected", rule=e.rule, reason=str(e))
+                raise
 
 
 @dataclass
@@ -354,7 +290,7 @@ def _fresh(
     )
 
 
-def _context(command: OrderCommand, options: CommandOptions, default_actor: str) -> CommandContext:
+def _context(command: OrderCommand, options: CallOptions, default_actor: str) -> CommandContext:
     command_id = _command_uuid(options.get("command_id"))
     return CommandContext(
         command_id=command_id,
@@ -385,7 +321,3 @@ def _command_uuid(value: UUID | str | None) -> UUID:
         return UUID(value)
     except ValueError:
         return uuid5(_COMMAND_ID_NAMESPACE, value)
-
-
-def _plain(value: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
-    return value.model_dump() if isinstance(value, BaseModel) else dict(value)

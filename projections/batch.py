@@ -26,7 +26,7 @@ from orders.codec import RecordedOrderEvent
 from orders.ports import StoredEvent
 from projections import tracking
 from projections.errors import GenerationRetired
-from projections.projection import Projection, Statement
+from projections.read_models.projection import Projection, Statement
 
 STREAM_PREFIX = "order-"
 

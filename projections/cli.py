@@ -10,7 +10,6 @@ With `--json`, errors are also printed on stdout as `{"error", "message", "exit_
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sqlite3
@@ -21,11 +20,21 @@ from types import FrameType
 
 from esdbclient.exceptions import EventStoreDBClientException
 
+from orders.cli.common import (
+    EXIT_AUTH_FAILED,
+    EXIT_NO_READ_MODEL,
+    EXIT_OK,
+    EXIT_TLS_FAILED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    Failure,
+    run_main,
+)
 from orders.errors import AuthenticationFailed
-from orders.logging import configure_logging, quiet_grpc_core
+from orders.logging import configure_logging
 from orders.settings import Settings, mask_secrets
 from orders.store import plaintext_to_tls_server, security_failure
-from projections import registry
+from projections import report_commands
 from projections.errors import (
     ProjectionError,
     ReadModelMissing,
@@ -35,51 +44,52 @@ from projections.errors import (
 )
 from projections.esdb import GroupSettings
 from projections.location import read_model_path
+from projections.read_models import registry
 from projections.worker import Worker, WorkerConfig
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
-EXIT_AUTH_FAILED, EXIT_TLS_FAILED, EXIT_NO_READ_MODEL = 6, 7, 8
+EXIT_CHECK_FAILED = 1  # verify found differences, or a rebuild left events unapplied
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `projections` with `argv`; returns the exit code."""
-    quiet_grpc_core()
-    args = build_parser().parse_args(argv)
+    return run_main("projections", build_parser().parse_args, argv, _classify, setup=_setup)
+
+
+def _setup(args: argparse.Namespace) -> None:
     configure_logging(level=args.log_level or _default_level(args.command))
-    as_json = bool(getattr(args, "json", False))
-    try:
-        return int(args.run(args))
-    except UnknownProjection as e:
-        return _fail(str(e), EXIT_USAGE, "invalid", as_json)
-    except (ReadModelMissing, ReadModelUnusable, WrongReadModel) as e:
-        return _fail(str(e), EXIT_NO_READ_MODEL, "no_read_model", as_json)
-    except ProjectionError as e:
-        return _fail(str(e), EXIT_CHECK_FAILED, "check_failed", as_json)
-    except sqlite3.Error as e:
-        message = f"the read model database cannot be used: {e}"
-        return _fail(message, EXIT_NO_READ_MODEL, "no_read_model", as_json)
-    except EventStoreDBClientException as e:
-        return _store_failure(e, args.uri, as_json)
-    except KeyboardInterrupt:
-        return 130
 
 
-def _store_failure(error: EventStoreDBClientException, uri: str, as_json: bool) -> int:
+def _classify(error: Exception, args: argparse.Namespace) -> Failure | None:
+    if isinstance(error, UnknownProjection):
+        return Failure(EXIT_USAGE, "invalid", str(error))
+    if isinstance(error, ReadModelMissing | ReadModelUnusable | WrongReadModel):
+        return Failure(EXIT_NO_READ_MODEL, "no_read_model", str(error))
+    if isinstance(error, ProjectionError):
+        return Failure(EXIT_CHECK_FAILED, "check_failed", str(error))
+    if isinstance(error, sqlite3.Error):
+        message = f"the read model database cannot be used: {error}"
+        return Failure(EXIT_NO_READ_MODEL, "no_read_model", message)
+    if isinstance(error, EventStoreDBClientException):
+        return _store_failure(error, args.uri)
+    return None
+
+
+def _store_failure(error: EventStoreDBClientException, uri: str) -> Failure:
     refused = security_failure(error, uri)
     if isinstance(refused, AuthenticationFailed):
-        return _fail(str(refused), EXIT_AUTH_FAILED, "authentication_failed", as_json)
+        return Failure(EXIT_AUTH_FAILED, "authentication_failed", str(refused))
     if refused is not None:
-        return _fail(str(refused), EXIT_TLS_FAILED, "tls_failed", as_json)
+        return Failure(EXIT_TLS_FAILED, "tls_failed", str(refused))
     masked = mask_secrets(uri)
     if plaintext_to_tls_server(error, uri):
         message = (
             f"TLS handshake failed with {masked}: the server closed every connection at once,"
             " as a TLS-only server does to a plaintext client; if it serves TLS, use Tls=true"
         )
-        return _fail(message, EXIT_TLS_FAILED, "tls_failed", as_json)
+        return Failure(EXIT_TLS_FAILED, "tls_failed", message)
     detail = mask_secrets(str(error).strip().splitlines()[0] if str(error).strip() else "")
     message = f"event store at {masked} failed: {type(error).__name__} {detail}".strip()
-    return _fail(message, EXIT_UNREACHABLE, "unreachable", as_json)
+    return Failure(EXIT_UNREACHABLE, "unreachable", message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_replay(_command(sub, "replay-parked", "send parked events back to the workers"))
     listing = _command(sub, "list", "the projections and their descriptions")
     listing.set_defaults(run=_run_list)
+    for report in report_commands.SUBCOMMANDS:  # the read models' queries
+        parser_ = _command(sub, report.name, report.help)
+        report.configure(parser_)
+        parser_.set_defaults(run=report.run)
     return parser
 
 
@@ -220,31 +234,31 @@ def _run_worker(args: argparse.Namespace) -> int:
 
 
 def _run_rebuild(args: argparse.Namespace) -> int:
-    from projections.rebuild import rebuild_command  # noqa: PLC0415  keeps `run` start-up lean
+    from projections.ops.rebuild import rebuild_command  # noqa: PLC0415  keeps `run` start-up lean
 
     return rebuild_command(args)
 
 
 def _run_status(args: argparse.Namespace) -> int:
-    from projections.status import status_command  # noqa: PLC0415  keeps `run` start-up lean
+    from projections.ops.status import status_command  # noqa: PLC0415  keeps `run` start-up lean
 
     return status_command(args)
 
 
 def _run_verify(args: argparse.Namespace) -> int:
-    from projections.status import verify_command  # noqa: PLC0415  keeps `run` start-up lean
+    from projections.ops.status import verify_command  # noqa: PLC0415  keeps `run` start-up lean
 
     return verify_command(args)
 
 
 def _run_parked(args: argparse.Namespace) -> int:
-    from projections.parked import parked_command  # noqa: PLC0415  keeps `run` start-up lean
+    from projections.ops.parked import parked_command  # noqa: PLC0415  keeps `run` start-up lean
 
     return parked_command(args)
 
 
 def _run_replay_parked(args: argparse.Namespace) -> int:
-    from projections.parked import replay_parked_command  # noqa: PLC0415  keeps `run` lean
+    from projections.ops.parked import replay_parked_command  # noqa: PLC0415  keeps `run` lean
 
     return replay_parked_command(args)
 
@@ -265,11 +279,3 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
     return value
-
-
-def _fail(message: str, code: int, kind: str, as_json: bool) -> int:
-    sys.stderr.write(f"projections: {message}\n")
-    if as_json:
-        document = {"error": kind, "message": message, "exit_code": code}
-        sys.stdout.write(json.dumps(document) + "\n")
-    return code

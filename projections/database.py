@@ -14,7 +14,7 @@ from urllib.parse import quote
 from projections import tracking
 from projections.errors import ReadModelMissing, WrongReadModel
 from projections.location import ReadModelFile
-from projections.projection import Projection, SqlValue
+from projections.read_models.projection import Projection, SqlValue
 
 BUSY_TIMEOUT_S = 30.0
 _OPEN_ATTEMPTS = 5

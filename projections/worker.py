@@ -30,7 +30,7 @@ from projections.batch import BatchApplier, BatchOutcome, Decode, Delivery, is_t
 from projections.errors import GenerationRetired, ReadModelUnusable
 from projections.esdb import GroupSettings, OrderLog, ensure_group, group_name, to_delivery
 from projections.location import ReadModelFile
-from projections.projection import Projection
+from projections.read_models.projection import Projection
 
 log = structlog.get_logger("projections.worker")
 

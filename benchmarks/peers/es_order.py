@@ -39,7 +39,7 @@ from benchmarks.peers.workload import (
     PLACE_SQL,
     SHIPPED_SQL,
 )
-from projections.order_summary import SCHEMA
+from projections.read_models.order_summary import SCHEMA
 
 Statement = tuple[str, tuple[Any, ...]]
 

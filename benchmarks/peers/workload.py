@@ -3,7 +3,7 @@
 One order: placed with 3 lines (and a shipping address), paid in full (PaymentReceived +
 OrderPaid), shipped. The concurrency row changes the shipping address repeatedly.
 Peers (b) and (c) write the same `order_summary` table as this project's projection
-(`projections.order_summary.SCHEMA`), with the statements below.
+(`projections.read_models.order_summary.SCHEMA`), with the statements below.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from projections.order_summary import SCHEMA
+from projections.read_models.order_summary import SCHEMA
 
 LINES: list[dict[str, Any]] = [
     {"sku": "sku-1", "quantity": 2, "unit_price": 1250},

@@ -1,7 +1,7 @@
 """The `orders` console command (entry point `orders.cli:main`).
 
 Subcommands are found, not listed: every public module of this package (name not starting
-with "_") exposes `SUBCOMMANDS`, a sequence of `orders.cli.base.Subcommand`. To add one,
+with "_") exposes `SUBCOMMANDS`, a sequence of `orders.cli.common.Subcommand`. To add one,
 drop a module here; nothing else changes.
 """
 

@@ -11,13 +11,12 @@ import argparse
 import importlib
 import os
 import pkgutil
-import sys
 from collections.abc import Iterator, Sequence
 
 import orders.cli
 from orders import bootstrap
 from orders.bootstrap import default_settings
-from orders.cli.base import (
+from orders.cli.common import (
     EXIT_AUTH_FAILED,
     EXIT_KEY_REUSED,
     EXIT_REJECTED,
@@ -25,8 +24,9 @@ from orders.cli.base import (
     EXIT_TLS_FAILED,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    Failure,
     Subcommand,
-    print_json,
+    run_main,
 )
 from orders.errors import (
     AuthenticationFailed,
@@ -40,25 +40,20 @@ from orders.errors import (
     TlsHandshakeFailed,
     TransientStoreError,
 )
-from orders.logging import configure_logging, quiet_grpc_core
+from orders.logging import configure_logging
 from orders.store import plaintext_to_tls_server
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `orders` with `argv` (default: the process arguments); returns the exit code."""
-    quiet_grpc_core()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return run_main("orders", build_parser().parse_args, argv, _classify, setup=_setup)
+
+
+def _setup(args: argparse.Namespace) -> None:
     if args.uri:  # everything reads ESDB_URI; --uri (before or after the subcommand) wins
         os.environ["ESDB_URI"] = args.uri
         bootstrap.reset()
     configure_logging()
-    try:
-        return int(args.run(args))
-    except OrdersError as e:
-        return _report(e, as_json=getattr(args, "json", False))
-    except KeyboardInterrupt:
-        return 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,26 +83,25 @@ def build_parser() -> argparse.ArgumentParser:
 def discover() -> Iterator[Subcommand]:
     """The subcommands of every public module in the `orders.cli` package, by module name."""
     for module_info in sorted(pkgutil.iter_modules(orders.cli.__path__), key=lambda m: m.name):
-        if module_info.name.startswith("_") or module_info.name in {"app", "base"}:
+        if module_info.name.startswith("_") or module_info.name in {"app", "common"}:
             continue
         module = importlib.import_module(f"orders.cli.{module_info.name}")
         yield from getattr(module, "SUBCOMMANDS", ())
 
 
-def _report(error: OrdersError, *, as_json: bool) -> int:
-    code, kind, message = _classify(error)
-    sys.stderr.write(f"orders: {message}\n")
-    if as_json:
-        document: dict[str, object] = {"error": kind, "message": message, "exit_code": code}
-        if isinstance(error, DomainError):
-            document |= {"rule": error.rule, "order_id": error.order_id, "status": error.status}
-        if isinstance(error, InvalidCommand):
-            document["field"] = error.field
-        print_json(document)
-    return code
+def _classify(error: Exception, _args: argparse.Namespace) -> Failure | None:
+    if not isinstance(error, OrdersError):
+        return None
+    failure = _failure(error)
+    details: dict[str, object] = {}
+    if isinstance(error, DomainError):
+        details = {"rule": error.rule, "order_id": error.order_id, "status": error.status}
+    if isinstance(error, InvalidCommand):
+        details["field"] = error.field
+    return Failure(*failure, details=details)
 
 
-def _classify(error: OrdersError) -> tuple[int, str, str]:
+def _failure(error: OrdersError) -> tuple[int, str, str]:
     if isinstance(error, IdempotencyKeyReused):
         return EXIT_KEY_REUSED, "idempotency_key_reused", str(error)
     if isinstance(error, DomainError):

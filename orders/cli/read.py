@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from orders.cli.base import EXIT_OK, Subcommand, add_json_option, print_json, say, timestamp
+from orders.cli.common import EXIT_OK, Subcommand, add_json_option, print_json, say, timestamp
 from orders.codec import RecordedOrderEvent
 from orders.describe import address_line, summarize
 from orders.iso_codes import format_money

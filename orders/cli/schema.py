@@ -1,5 +1,5 @@
-"""Schema subcommands: `schema check` (does every stored order event decode to the current
-model?) and `seed-legacy` (write legacy orders as the old services stored them).
+"""The schema subcommand: `schema check` (does every stored order event decode to the current
+model?). Legacy orders for the demo are written by `python -m demo.seed`.
 
 `schema check` exits 0 when every event decodes, 4 when any does not (each failure named
 by stream, revision, type and version). It only reads.
@@ -8,11 +8,10 @@ by stream, revision, type and version). It only reads.
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 from typing import Any
 
 from orders.bootstrap import default_store
-from orders.cli.base import (
+from orders.cli.common import (
     EXIT_OK,
     EXIT_STORE_FAILED,
     Subcommand,
@@ -21,8 +20,7 @@ from orders.cli.base import (
     say,
 )
 from orders.errors import StoreError
-from upcasters.legacy_seed import legacy_orders, write_legacy
-from upcasters.schema_check import EventScanner, SchemaReport, check
+from orders.schema_check import EventScanner, SchemaReport, check
 
 
 def _configure_schema(parser: argparse.ArgumentParser) -> None:
@@ -100,61 +98,11 @@ def _describe(report: SchemaReport) -> list[str]:
     return lines
 
 
-def _configure_seed(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--count", type=_count, default=24, help="how many legacy orders (default 24)"
-    )
-    parser.add_argument(
-        "--seed", type=int, default=1, help="the same seed writes the same orders (default 1)"
-    )
-    add_json_option(parser)
-
-
-def _run_seed(args: argparse.Namespace) -> int:
-    orders = legacy_orders(args.count, seed=args.seed)
-    events = write_legacy(default_store(), orders)
-    if args.json:
-        print_json(
-            [
-                {
-                    "order_id": o.order_id,
-                    "kind": o.kind,
-                    "status": o.status,
-                    "total": o.total,
-                    "paid": o.paid,
-                    "events": len(o.events),
-                }
-                for o in orders
-            ]
-        )
-        return EXIT_OK
-    kinds = Counter(order.kind for order in orders)
-    mix = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
-    say(f"seeded {len(orders)} legacy orders ({events} events): {mix}")
-    return EXIT_OK
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value <= 100_000:
-        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 100000")
-    return value
-
-
 SUBCOMMANDS = (
     Subcommand(
         "schema",
         "check that every stored order event decodes to the current schema",
         _configure_schema,
         _run_schema,
-    ),
-    Subcommand(
-        "seed-legacy",
-        "write legacy orders as the TypeScript service and early versions stored them",
-        _configure_seed,
-        _run_seed,
     ),
 )

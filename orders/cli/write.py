@@ -6,15 +6,8 @@ import argparse
 import uuid
 from typing import Any
 
-from orders.cli.base import (
-    EXIT_OK,
-    Subcommand,
-    add_command_options,
-    command_options,
-    print_json,
-    say,
-)
-from orders.service import (
+from orders.api import (
+    CommandOptions,
     CommandResult,
     cancel_order,
     change_shipping_address,
@@ -24,8 +17,34 @@ from orders.service import (
     record_payment,
     ship_order,
 )
+from orders.cli.common import (
+    EXIT_OK,
+    Subcommand,
+    add_json_option,
+    print_json,
+    say,
+)
 
 _ADDRESS_FIELDS = ("name", "line1", "line2", "city", "postal_code", "country")
+
+
+def add_command_options(parser: argparse.ArgumentParser) -> None:
+    """Options of every write subcommand: --json, --command-id, --correlation-id, --actor."""
+    add_json_option(parser)
+    parser.add_argument(
+        "--command-id",
+        help="idempotency key: repeating the same command with it never applies it twice;"
+        " reusing it for a different command (or arguments) is refused, exit 5",
+    )
+    parser.add_argument("--correlation-id", help="links the events to a wider workflow")
+    parser.add_argument("--actor", help="who issues the command (default: ORDERS_ACTOR or login)")
+
+
+def command_options(args: argparse.Namespace) -> CommandOptions:
+    """The command-function keyword options from the parsed shared options."""
+    return CommandOptions(
+        command_id=args.command_id, correlation_id=args.correlation_id, actor=args.actor
+    )
 
 
 def line_item(text: str) -> dict[str, Any]:

@@ -5,7 +5,6 @@ deadlines."""
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,27 +15,20 @@ from esdbclient.exceptions import NotFound
 
 from console import ConsoleConfig
 from console.server import ConsoleThread
+from demo.legacy_seed import LegacyOrder, legacy_orders, write_legacy
+from esdb_emulator.testing.waiting import wait_until
 from orders import place_order, record_payment
 from orders.codec import RecordedOrderEvent, decode
 from orders.ports import StoredEvent
 from orders.store import EsdbStore
-from projections import database, registry
+from projections import database
 from projections.errors import ReadModelMissing
 from projections.location import ReadModelFile
+from projections.read_models import registry
 from projections.worker import Worker, WorkerConfig
-from upcasters.legacy_seed import LegacyOrder, legacy_orders, write_legacy
 
 PROJECTION = "order_summary"
 GROUP = f"projection-{PROJECTION}"
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `condition` until true; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass

@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from console_support import GROUP, park_one, serve, summary_has, wait_until
+from console_support import GROUP, park_one, serve, summary_has
 from esdbclient import EventStoreDBClient
 
 from esdb_emulator.node.launcher import EmulatorProcess
+from esdb_emulator.testing.waiting import wait_until
 from orders.store import EsdbStore
 
 CHROMIUM = os.environ.get("CONSOLE_CHROMIUM", "/usr/bin/chromium")

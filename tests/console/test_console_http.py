@@ -14,11 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from console_support import GROUP, Seeded, park_one, seed, serve, summary_has, wait_until
+from console_support import GROUP, Seeded, park_one, seed, serve, summary_has
 from esdbclient import EventStoreDBClient, NewEvent, StreamState
 
 from console.server import ConsoleThread
 from esdb_emulator.node.launcher import EmulatorProcess
+from esdb_emulator.testing.waiting import wait_until
 from orders.store import EsdbStore
 
 

@@ -131,7 +131,7 @@ def test_place_against_a_down_server_says_it_is_retrying(tmp_path: Path) -> None
 
 
 def test_no_read_model_yet_is_exit_8_not_an_event_store_failure(tmp_path: Path) -> None:
-    done = run("orders", "list", "--projections-dir", str(tmp_path), "--json")
+    done = run("projections", "orders", "--projections-dir", str(tmp_path), "--json")
     assert done.returncode == 8, done.stderr
     assert error_document(done)["error"] == "no_read_model"
     assert "projections run" in done.stderr
@@ -139,7 +139,7 @@ def test_no_read_model_yet_is_exit_8_not_an_event_store_failure(tmp_path: Path) 
 
 def test_a_corrupt_read_model_is_named_with_exit_8(tmp_path: Path) -> None:
     (tmp_path / "order_summary.db").write_bytes(CORRUPT)
-    done = run("orders", "list", "--projections-dir", str(tmp_path), "--json")
+    done = run("projections", "orders", "--projections-dir", str(tmp_path), "--json")
     assert done.returncode == 8, done.stderr
     assert str(tmp_path / "order_summary.db") in done.stderr
     assert "file is not a database" in done.stderr
@@ -174,15 +174,15 @@ def test_status_and_a_worker_refuse_a_corrupt_read_model_at_once(
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (("list", "--status", "BOGUS"), "PENDING, PAID, SHIPPED, DELIVERED, CANCELLED"),
-        (("list", "--limit", "-1"), "at least 1"),
+        (("orders", "--status", "BOGUS"), "PENDING, PAID, SHIPPED, DELIVERED, CANCELLED"),
+        (("orders", "--limit", "-1"), "at least 1"),
         (("customers", "--limit", "0"), "at least 1"),
     ],
 )
 def test_bad_filters_exit_2_naming_what_is_allowed(
     tmp_path: Path, args: tuple[str, ...], needle: str
 ) -> None:
-    done = run("orders", *args, "--projections-dir", str(tmp_path))
+    done = run("projections", *args, "--projections-dir", str(tmp_path))
     assert done.returncode == 2, done.stderr
     assert needle in done.stderr
 
@@ -215,7 +215,7 @@ def test_top_customers_are_ranked_within_each_currency(
     models = ["--projections-dir", str(tmp_path)]
     built = run("projections", "rebuild", "customer_stats", *models, "--quiet", uri=emulator.uri)
     assert built.returncode == 0, built.stderr
-    done = run("orders", "customers", *models, "--json")
+    done = run("projections", "customers", *models, "--json")
     assert done.returncode == 0, done.stderr
     rows = [(r["currency"], r["rank"], r["customer_id"]) for r in json.loads(done.stdout)]
     assert rows == [("JPY", 1, "jpy-big"), ("USD", 1, "usd-big"), ("USD", 2, "usd-small")]
@@ -236,7 +236,7 @@ def test_tables_fit_80_columns_with_short_ids(emulator: EmulatorProcess, tmp_pat
     models = ["--projections-dir", str(tmp_path)]
     built = run("projections", "rebuild", "order_summary", *models, "--quiet", uri=emulator.uri)
     assert built.returncode == 0, built.stderr
-    done = run("orders", "list", *models, columns=80)
+    done = run("projections", "orders", *models, columns=80)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert max(map(len, lines)) <= 80, done.stdout

@@ -20,9 +20,10 @@ from esdbclient import EventStoreDBClient, RecordedEvent
 
 from orders import codec
 from orders.store import stored_event
-from projections import database, registry, tracking
+from projections import database, tracking
 from projections.batch import BatchApplier, Delivery
 from projections.esdb import ORDER_STREAMS_REGEX, OrderLog
+from projections.read_models import registry
 
 
 class CatchUpProjector:

@@ -21,7 +21,7 @@ from orders.events import (
 )
 from orders.values import OrderLine, ShippingAddress
 from projections import database
-from projections.projection import Projection
+from projections.read_models.projection import Projection
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 ORDER = "0b7f3c1e-5a8e-4d0b-9d0a-3d2c6f1e7a01"

@@ -1,12 +1,10 @@
 """Conditions with deadlines, read-model counters, poison events and the oracle, for the
-scenario tests (worker processes come from `projections.fleet`)."""
+scenario tests (worker processes come from `demo.fleet`)."""
 
 from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,22 +13,14 @@ from esdbclient import EventStoreDBClient, NewEvent, StreamState
 from orders import codec
 from orders.codec import RecordedOrderEvent
 from orders.ports import StoredEvent
-from projections import database, registry, tracking
+from projections import database, tracking
 from projections.batch import Decode
 from projections.errors import ReadModelMissing
 from projections.esdb import OrderLog
 from projections.location import ReadModelFile
-from projections.verify import Verification, verify
+from projections.ops.verify import Verification, verify
+from projections.read_models import registry
 from projections.worker import Worker
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `condition` until true; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def order_events(client: EventStoreDBClient) -> int:

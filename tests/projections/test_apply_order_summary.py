@@ -23,8 +23,8 @@ from readside_events import (
 )
 
 from orders.events import OrderEvent
-from projections import order_summary
-from projections.projection import iso
+from projections.read_models import order_summary
+from projections.read_models.projection import iso
 
 CASES: list[tuple[str, list[OrderEvent], dict[str, Any]]] = [
     (

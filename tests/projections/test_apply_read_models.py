@@ -22,8 +22,8 @@ from readside_events import (
 )
 
 from orders.events import OrderEvent
-from projections import customer_stats, daily_sales, order_timeline
-from projections.projection import iso
+from projections.read_models import customer_stats, daily_sales, order_timeline
+from projections.read_models.projection import iso
 
 THIRD = "1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b"
 

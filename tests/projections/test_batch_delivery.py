@@ -14,16 +14,17 @@ import pytest
 from esdbclient import EventStoreDBClient
 from readside_harness import append_poison_order
 
+from demo.workload import run_orders
 from esdb_emulator.node.launcher import EmulatorProcess
 from orders import codec
 from orders.ports import StoredEvent
 from orders.store import EsdbStore
-from projections import database, registry, tracking
+from projections import database, tracking
 from projections.batch import BatchApplier, Delivery, is_transient
 from projections.errors import GenerationRetired
 from projections.esdb import OrderLog
-from projections.verify import compare
-from projections.workload import run_orders
+from projections.ops.verify import compare
+from projections.read_models import registry
 
 pytestmark = pytest.mark.emulator_only
 

@@ -24,13 +24,14 @@ from uuid import UUID
 
 from catchup_projector import CatchUpProjector
 from esdbclient import EventStoreDBClient
-from readside_harness import applied, check_oracle, counter, order_events, wait_until
+from readside_harness import applied, check_oracle, counter, order_events
 
+from demo.fleet import WorkerProcess
+from demo.workload import run_orders
+from esdb_emulator.testing.waiting import wait_until
 from orders.ports import AppendResult, EncodedEvent, OrderStore, StoredEvent
 from orders.store import EsdbStore
 from projections.esdb import ORDER_STREAMS_REGEX, GroupSettings, ensure_group
-from projections.fleet import WorkerProcess
-from projections.workload import run_orders
 
 APPENDERS = 64
 ORDERS = 128

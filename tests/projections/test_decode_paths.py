@@ -25,11 +25,11 @@ from readside_events import (
     shipped,
 )
 
+from demo.legacy_seed import legacy_orders
 from orders import codec
 from orders.codec import CommandContext, RecordedOrderEvent
 from orders.events import OrderEvent
 from orders.ports import StoredEvent
-from upcasters.legacy_seed import legacy_orders
 
 CONTEXT = CommandContext(uuid.uuid4(), "corr", "cause", "user:test", at(0))
 CURRENT: list[OrderEvent] = [

@@ -1,4 +1,4 @@
-"""The README's main command, small: `python -m projections.demo` ends with every read model
+"""The README's main command, small: `python -m demo` ends with every read model
 caught up, the tables printed and every worker stopped cleanly (exit code 0)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "projections.demo",
+            "demo",
             "--orders",
             "25",
             "--legacy",

@@ -20,19 +20,20 @@ from readside_harness import (
     order_events,
     start_in_thread,
     stop_thread,
-    wait_until,
 )
 
+from demo.fleet import WorkerProcess
+from demo.workload import run_orders
 from esdb_emulator.node.launcher import EmulatorProcess
+from esdb_emulator.testing.waiting import wait_until
 from orders import codec
 from orders.store import EsdbStore
-from projections import database, registry, tracking
+from projections import database, tracking
 from projections.esdb import GroupSettings, ensure_group, group_name
-from projections.fleet import WorkerProcess
 from projections.location import ReadModelFile
-from projections.rebuild import rebuild
+from projections.ops.rebuild import rebuild
+from projections.read_models import registry
 from projections.worker import Worker, WorkerConfig
-from projections.workload import run_orders
 
 pytestmark = pytest.mark.emulator_only
 

@@ -26,22 +26,22 @@ from readside_harness import (
     order_events,
     start_in_thread,
     stop_thread,
-    wait_until,
 )
 from readside_harness import counter as meta_counter
 from tcp_proxy import CutProxy, Direction
 
+from demo.workload import run_orders
 from esdb_emulator.node.launcher import EmulatorProcess
-from orders import service
+from esdb_emulator.testing.waiting import wait_until
+from orders import api
 from orders.codec import event_id
 from orders.ports import AppendResult, EncodedEvent, StoredEvent
 from orders.service import CommandResult
 from orders.store import EsdbStore, stream_name
-from projections import registry
 from projections.esdb import GroupSettings
-from projections.rebuild import rebuild
+from projections.ops.rebuild import rebuild
+from projections.read_models import registry
 from projections.worker import Worker, WorkerConfig
-from projections.workload import run_orders
 
 CUTS_PER_PATH = 50
 
@@ -82,11 +82,11 @@ def _order_life(order_id: str) -> list[Callable[..., CommandResult]]:
     """Commands of one order's life: place, pay in two parts, ship, deliver."""
     lines = [{"sku": "p-1", "quantity": 2, "unit_price": 1250}]
     return [
-        lambda **o: service.place_order(order_id, "cust-f4", lines, "EUR", **o),
-        lambda **o: service.record_payment(order_id, f"pay-{order_id}-a", 1000, "EUR", **o),
-        lambda **o: service.record_payment(order_id, f"pay-{order_id}-b", 1500, "EUR", **o),
-        lambda **o: service.ship_order(order_id, "DHL", "TRK1", **o),
-        lambda **o: service.confirm_delivery(order_id, **o),
+        lambda **o: api.place_order(order_id, "cust-f4", lines, "EUR", **o),
+        lambda **o: api.record_payment(order_id, f"pay-{order_id}-a", 1000, "EUR", **o),
+        lambda **o: api.record_payment(order_id, f"pay-{order_id}-b", 1500, "EUR", **o),
+        lambda **o: api.ship_order(order_id, "DHL", "TRK1", **o),
+        lambda **o: api.confirm_delivery(order_id, **o),
     ]
 
 

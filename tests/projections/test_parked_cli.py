@@ -24,14 +24,14 @@ from readside_harness import (
     order_events,
     start_in_thread,
     stop_thread,
-    wait_until,
 )
 
+from demo.workload import run_orders
 from esdb_emulator.node.launcher import EmulatorProcess
+from esdb_emulator.testing.waiting import wait_until
 from orders.store import EsdbStore
-from projections import registry
+from projections.read_models import registry
 from projections.worker import Worker, WorkerConfig
-from projections.workload import run_orders
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "order_summary"

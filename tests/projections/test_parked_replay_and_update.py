@@ -46,17 +46,17 @@ from readside_harness import (
     order_events,
     start_in_thread,
     stop_thread,
-    wait_until,
 )
 
+from demo.workload import run_orders
+from esdb_emulator.testing.waiting import wait_until
 from orders import codec
 from orders.codec import RecordedOrderEvent
 from orders.ports import StoredEvent
 from orders.store import EsdbStore
-from projections import registry
 from projections.esdb import GroupSettings, ensure_group, group_connections, parked_stream
+from projections.read_models import registry
 from projections.worker import Worker, WorkerConfig
-from projections.workload import run_orders
 
 NAME = "order_summary"
 POISONED = 3

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 from esdbclient import EventStoreDBClient
-from readside_harness import applied, order_events, wait_until
+from readside_harness import applied, order_events
 
+from demo.fleet import WorkerProcess
+from demo.workload import run_orders
 from esdb_emulator.node.launcher import EmulatorProcess
+from esdb_emulator.testing.waiting import wait_until
 from orders.store import EsdbStore
-from projections.fleet import WorkerProcess
 from projections.location import ReadModelFile
-from projections.workload import run_orders
 
 ROOT = Path(__file__).resolve().parents[2]
 

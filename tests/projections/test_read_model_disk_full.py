@@ -30,16 +30,17 @@ from readside_harness import (
     order_events,
     start_in_thread,
     stop_thread,
-    wait_until,
 )
 
+from demo.workload import run_orders
 from esdb_emulator.node.launcher import EmulatorProcess
 from esdb_emulator.testing.fault_disk import Disk, open_disk
+from esdb_emulator.testing.waiting import wait_until
 from orders.store import EsdbStore
-from projections import database, registry
+from projections import database
 from projections.esdb import GroupSettings, ensure_group, group_name
+from projections.read_models import registry
 from projections.worker import Worker, WorkerConfig
-from projections.workload import run_orders
 
 pytestmark = pytest.mark.emulator_only
 

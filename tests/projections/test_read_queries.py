@@ -22,11 +22,12 @@ from readside_events import (
     shipped,
 )
 
-from orders.cli import main as orders_main
 from orders.events import OrderEvent
-from projections import database, queries, registry
+from projections import database
+from projections.cli import main as projections_main
 from projections.location import ReadModelFile
-from projections.projection import iso
+from projections.read_models import queries, registry
+from projections.read_models.projection import iso
 
 THIRD = "1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b"
 FOURTH = "2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d"
@@ -123,15 +124,17 @@ def test_address_changes_before_shipping(models: queries.ReadModels) -> None:
     assert report == queries.AddressChangeReport(1, 1, 1, 1)
 
 
-def test_orders_cli_json(models: queries.ReadModels, capsys: pytest.CaptureFixture[str]) -> None:
-    """`orders list|customers|sales|report ... --json` print the query results as JSON."""
+def test_read_model_commands_json(
+    models: queries.ReadModels, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`projections orders|customers|sales|report ... --json` print the query results as JSON."""
     directory = ["--projections-dir", str(models.directory)]
 
     def run(*argv: str) -> object:
-        assert orders_main([*argv, *directory, "--json"]) == 0
+        assert projections_main([*argv, *directory, "--json"]) == 0
         return json.loads(capsys.readouterr().out)
 
-    listed = run("list", "--status", "SHIPPED")
+    listed = run("orders", "--status", "SHIPPED")
     assert [o["order_id"] for o in listed] == [ORDER]  # type: ignore[union-attr,index]
     assert len(run("customers")) == 4  # type: ignore[arg-type]
     assert run("sales", "--since", "2024-03-02")[0]["gross_paid"] == 5_000  # type: ignore[index]
@@ -158,5 +161,7 @@ def test_missing_read_model_is_a_clear_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Without a read model the command names where it looked and what to run."""
-    assert orders_main(["list", "--projections-dir", str(tmp_path)]) == 8  # not 4: no store failed
+    assert (
+        projections_main(["orders", "--projections-dir", str(tmp_path)]) == 8
+    )  # not 4: no store failed
     assert "projections run" in capsys.readouterr().err

@@ -17,13 +17,13 @@ from readside_harness import (
     check_oracle,
     counter,
     order_events,
-    wait_until,
 )
 
+from demo.fleet import WorkerProcess
+from demo.workload import run_orders
 from esdb_emulator.node.launcher import EmulatorProcess
+from esdb_emulator.testing.waiting import wait_until
 from orders.store import EsdbStore
-from projections.fleet import WorkerProcess
-from projections.workload import run_orders
 
 pytestmark = pytest.mark.emulator_only
 

@@ -16,13 +16,14 @@ from pathlib import Path
 
 import pytest
 from esdbclient import EventStoreDBClient
-from readside_harness import applied, check_oracle, counter, order_events, wait_until
+from readside_harness import applied, check_oracle, counter, order_events
 
+from demo.fleet import WorkerProcess
+from demo.workload import run_orders
 from esdb_emulator.node.launcher import EmulatorProcess
+from esdb_emulator.testing.waiting import wait_until
 from orders.store import EsdbStore
 from projections.esdb import GroupSettings, ensure_group, group_connections, group_name
-from projections.fleet import WorkerProcess
-from projections.workload import run_orders
 
 pytestmark = pytest.mark.emulator_only
 

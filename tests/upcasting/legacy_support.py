@@ -12,9 +12,10 @@ from typing import Any
 from esdbclient import EventStoreDBClient, NewEvent, StreamState
 
 from orders import codec
-from projections import database, registry
+from projections import database
 from projections.batch import BatchApplier, BatchOutcome, Delivery
 from projections.esdb import OrderLog
+from projections.read_models import registry
 
 
 def ts_placed(total: float, *items: tuple[str, int], customer: str = "c-1") -> NewEvent:

@@ -1,4 +1,4 @@
-"""`orders seed-legacy` and `orders schema check` as CI runs them: real processes against
+"""`python -m demo.seed` and `orders schema check` as CI runs them: real processes against
 an emulator of this module's own (other tests write undecodable events on purpose, so a
 shared server could not promise a clean check)."""
 
@@ -15,9 +15,9 @@ import pytest
 from esdbclient import EventStoreDBClient
 from legacy_support import raw, ts_placed, write
 
+from demo.workload import run_orders
 from esdb_emulator.node.launcher import EmulatorProcess
 from orders.store import EsdbStore
-from projections.workload import run_orders
 
 ROOT = Path(__file__).resolve().parents[2]
 _MAIN = "import sys; from orders.cli import main; sys.exit(main())"
@@ -25,9 +25,18 @@ _MAIN = "import sys; from orders.cli import main; sys.exit(main())"
 
 def orders_cli(uri: str, *argv: str) -> subprocess.CompletedProcess[str]:
     """Run `orders ARGV` in a child process against `uri`."""
+    return _child(uri, "-c", _MAIN, *argv)
+
+
+def seed(uri: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    """Run `python -m demo.seed ARGV` in a child process against `uri`."""
+    return _child(uri, "-m", "demo.seed", *argv)
+
+
+def _child(uri: str, *argv: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ESDB_URI": uri, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-c", _MAIN, *argv],
+        [sys.executable, *argv],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -44,7 +53,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
 
 
 def test_the_demo_data_passes_the_schema_check(node: EmulatorProcess) -> None:
-    seeded = orders_cli(node.uri, "seed-legacy", "--count", "30", "--json")
+    seeded = seed(node.uri, "--count", "30", "--json")
     assert seeded.returncode == 0, seeded.stderr
     legacy = json.loads(seeded.stdout)
     assert len(legacy) == 30
@@ -77,7 +86,7 @@ def test_seeding_the_same_orders_again_writes_nothing(node: EmulatorProcess) -> 
     store = EsdbStore(node.uri)
     try:
         before = sum(1 for _ in store.scan())
-        again = orders_cli(node.uri, "seed-legacy", "--count", "30")
+        again = seed(node.uri, "--count", "30")
         assert again.returncode == 0, again.stderr
         assert sum(1 for _ in store.scan()) == before
     finally:
@@ -85,7 +94,7 @@ def test_seeding_the_same_orders_again_writes_nothing(node: EmulatorProcess) -> 
 
 
 def test_an_undecodable_event_fails_the_check_naming_it(emulator: EmulatorProcess) -> None:
-    assert orders_cli(emulator.uri, "seed-legacy", "--count", "5").returncode == 0
+    assert seed(emulator.uri, "--count", "5").returncode == 0
     client = EventStoreDBClient(emulator.uri)
     try:
         write(client, "unknown-type", ts_placed(10, ("p", 1)), raw("OrderRefundedEvent", {}))

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TypeVar
 from urllib.parse import urlparse
 
@@ -55,18 +54,6 @@ def take(
             break
     assert len(received) == count, f"subscription ended after {len(received)} of {count}"
     return received
-
-
-def wait_for(predicate: Callable[[], _T | None], what: str, timeout: float = 10.0) -> _T:
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def parked_stream(source: str, group: str) -> str:

@@ -22,8 +22,9 @@ from persistent_support import (
     raw_info,
     raw_replay_parked,
     take,
-    wait_for,
 )
+
+from esdb_emulator.testing.waiting import wait_until
 
 # -- starts -------------------------------------------------------------------------
 
@@ -89,7 +90,7 @@ def test_nack_retry_and_unknown_redeliver_with_retry_count_one(
         subscription.nack(event, action=action)  # type: ignore[arg-type]
     again = take(subscription, 3)
     assert [(e.id, e.retry_count) for e in again] == [(e.id, 1) for e in written]
-    wait_for(lambda: _settled(client, group, stream_name), "every redelivery to be acked")
+    wait_until(lambda: _settled(client, group, stream_name), 10.0, "every redelivery to be acked")
     subscription.stop()
 
 
@@ -103,7 +104,7 @@ def test_nack_skip_and_stop_let_the_event_go_without_redelivery(
     subscription = client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
     for event in take(subscription, 2, ack=False):
         subscription.nack(event, action=action)  # type: ignore[arg-type]
-    wait_for(lambda: _settled(client, group, stream_name), "the nacks to be applied")
+    wait_until(lambda: _settled(client, group, stream_name), 10.0, "the nacks to be applied")
     sentinel = events(1)
     append(client, stream_name, sentinel)
     assert [e.id for e in take(subscription, 1)] == [sentinel[0].id]
@@ -121,8 +122,9 @@ def test_nack_park_writes_a_link_to_the_parked_stream(
     subscription = client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
     for event in take(subscription, 2, ack=False):
         subscription.nack(event, action="park")
-    wait_for(
+    wait_until(
         lambda: client.get_subscription_info(group, stream_name).parked_message_count == 2,
+        10.0,
         "two parked events",
     )
     links = client.get_stream(parked_stream(stream_name, group))
@@ -146,7 +148,7 @@ def test_unknown_and_repeated_acks_are_ignored(
     subscription.ack(first)  # again
     subscription.ack(uuid.uuid4())  # never delivered
     assert take(subscription, 1)[0].id == written[1].id
-    wait_for(lambda: _settled(client, group, stream_name), "the group to settle")
+    wait_until(lambda: _settled(client, group, stream_name), 10.0, "the group to settle")
     subscription.stop()
 
 
@@ -208,8 +210,9 @@ def test_an_event_past_max_retry_count_is_parked_and_the_rest_flow_on(
         (written[1].id, 0),
         (written[2].id, 0),
     ]
-    wait_for(
+    wait_until(
         lambda: client.get_subscription_info(group, stream_name).parked_message_count == 1,
+        10.0,
         "the poison event to be parked",
     )
     links = client.get_stream(parked_stream(stream_name, group))
@@ -227,8 +230,9 @@ def test_replay_parked_redelivers_parked_events_as_links_before_new_events(
     subscription = client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
     for event in take(subscription, 3, ack=False):
         subscription.nack(event, action="park")
-    wait_for(
+    wait_until(
         lambda: client.get_subscription_info(group, stream_name).parked_message_count == 3,
+        10.0,
         "three parked events",
     )
     subscription.stop()
@@ -243,7 +247,9 @@ def test_replay_parked_redelivers_parked_events_as_links_before_new_events(
     assert all(e.link is not None and e.ack_id == e.link.id for e in replayed)
     assert {e.link.stream_name for e in replayed if e.link} == {parked_stream(stream_name, group)}
     assert [e.retry_count for e in received] == [0] * 5
-    wait_for(lambda: _settled(client, group, stream_name), "the replayed events to be acked")
+    wait_until(
+        lambda: _settled(client, group, stream_name), 10.0, "the replayed events to be acked"
+    )
     consumer.stop()
 
 
@@ -259,13 +265,13 @@ def test_a_replayed_event_parked_again_is_parked_again(
     def count() -> int:
         return client.get_subscription_info(group, stream_name).parked_message_count
 
-    wait_for(lambda: count() == 1, "the event to be parked")
+    wait_until(lambda: count() == 1, 10.0, "the event to be parked")
     client.replay_parked_events(group, stream_name)
     assert count() == 0
     replayed = take(subscription, 1, ack=False)[0]
     assert replayed.link is not None
     subscription.nack(replayed, action="park")
-    wait_for(lambda: count() == 1, "the replayed event to be parked again")
+    wait_until(lambda: count() == 1, 10.0, "the replayed event to be parked again")
     links = client.get_stream(parked_stream(stream_name, group))
     assert [link.data for link in links] == [f"0@{stream_name}".encode()]  # truncated + new
     subscription.stop()
@@ -285,7 +291,7 @@ def test_replay_parked_with_stop_at_replays_only_the_events_parked_before_it(
     def parked() -> int:
         return client.get_subscription_info(group, stream_name).parked_message_count
 
-    wait_for(lambda: parked() == 3, "three parked events")
+    wait_until(lambda: parked() == 3, 10.0, "three parked events")
     raw_replay_parked(esdb_uri, group, stream_name, stop_at=2)
     assert parked() == 1
     replayed = take(subscription, 2)
@@ -313,13 +319,13 @@ def test_the_parked_count_counts_parked_links_not_their_events_revisions(
     def parked() -> int:
         return client.get_subscription_info(group, stream_name).parked_message_count
 
-    wait_for(lambda: parked() == 2, "two parked events")
+    wait_until(lambda: parked() == 2, 10.0, "two parked events")
     raw_replay_parked(esdb_uri, group, stream_name, stop_at=1)
     [replayed] = take(subscription, 1, ack=False)
     assert replayed.id == rest[0].id
     assert parked() == 1
     subscription.nack(replayed, action="park")  # parked again: two links wait
-    wait_for(lambda: parked() == 2, "the replayed event parked again")
+    wait_until(lambda: parked() == 2, 10.0, "the replayed event parked again")
     assert len(client.get_stream(parked_stream(stream_name, group))) == 2
     subscription.stop()
 
@@ -420,8 +426,9 @@ def test_max_subscriber_count_refuses_one_more_consumer(
     with pytest.raises(MaximumSubscriptionsReached):
         client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
     consumers.pop().stop()
-    wait_for(
+    wait_until(
         lambda: len(raw_info(esdb_uri, group, stream_name).connections) == 1,
+        10.0,
         "the stopped consumer to leave",
     )
     consumers.append(client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE))
@@ -476,7 +483,7 @@ def test_info_reports_connections_in_flight_counts_and_checkpoints(
         info = client.get_subscription_info(group, stream_name)
         return info if info.last_checkpointed_event_position == "1" else None
 
-    info = wait_for(checkpointed, "a checkpoint after the two acked events")
+    info = wait_until(checkpointed, 10.0, "a checkpoint after the two acked events")
     assert (info.status, info.last_known_event_position, info.total_items) == ("Live", "4", 5)
     assert (info.total_in_flight_messages, info.outstanding_messages_count) == (3, 3)
     (connection,) = raw_info(esdb_uri, group, stream_name).connections
@@ -506,7 +513,7 @@ def test_resolved_links_are_delivered_as_their_events_and_acked_by_link_id(
     received = take(subscription, 2)
     assert [e.id for e in received] == [e.id for e in targets]
     assert [e.ack_id for e in received] == [link.id for link in links]
-    wait_for(lambda: _settled(client, resolving, links_stream), "acks by link id")
+    wait_until(lambda: _settled(client, resolving, links_stream), 10.0, "acks by link id")
     unresolved = client.read_subscription_to_stream(raw, links_stream, timeout=DEADLINE)
     assert [e.type for e in take(unresolved, 2)] == ["$>", "$>"]
     subscription.stop()

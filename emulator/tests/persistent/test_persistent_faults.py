@@ -19,10 +19,10 @@ from persistent_support import (
     events,
     group_name,
     take,
-    wait_for,
 )
 
 from esdb_emulator.node.launcher import EmulatorProcess
+from esdb_emulator.testing.waiting import wait_until
 
 CONSUMER = Path(__file__).with_name("consumer_process.py")
 
@@ -67,14 +67,16 @@ def test_after_kill_9_consumers_resume_from_the_checkpoint_never_past_an_unacked
     for event in take(subscription, 8, ack=False):
         if event.id != written[4].id:  # e4 stays in flight
             subscription.ack(event)
-    wait_for(
+    wait_until(
         lambda: (
             node_client.get_subscription_info(group, stream_name).outstanding_messages_count == 1
         ),
+        10.0,
         "every ack but e4's to arrive",
     )
-    wait_for(
+    wait_until(
         lambda: _last_checkpoint(node_client, stream_name, group) == '"3"',
+        10.0,
         "a durable checkpoint just before the unacked event",
     )
     settings_before = node_client.get_subscription_info(group, stream_name)
@@ -112,8 +114,9 @@ def test_a_restart_keeps_groups_parked_events_and_a_from_end_start(
     append(node_client, stream_name, pending)  # after `late` was created, before any consumer
     subscription = node_client.read_subscription_to_stream(parking, stream_name, timeout=DEADLINE)
     subscription.nack(take(subscription, 1, ack=False)[0], action="park")
-    wait_for(
+    wait_until(
         lambda: node_client.get_subscription_info(parking, stream_name).parked_message_count == 1,
+        10.0,
         "the event to be parked",
     )
 
@@ -169,16 +172,21 @@ def test_a_killed_consumer_process_has_exactly_its_in_flight_events_redelivered(
     doomed = _start_consumer(esdb_uri, group, stream_name, doomed_out, buffer=5, ack=False)
     survivor: subprocess.Popen[bytes] | None = None
     try:
-        wait_for(lambda: len(_lines(doomed_out)) == 5, "the first consumer to fill its 5 slots")
+        wait_until(
+            lambda: len(_lines(doomed_out)) == 5, 10.0, "the first consumer to fill its 5 slots"
+        )
         survivor = _start_consumer(esdb_uri, group, stream_name, survivor_out, buffer=10, ack=True)
-        wait_for(lambda: len(_lines(survivor_out)) == 35, "the second to take the other 35")
+        wait_until(lambda: len(_lines(survivor_out)) == 35, 10.0, "the second to take the other 35")
         doomed.kill()  # SIGKILL with 5 events in flight
         doomed.wait()
-        wait_for(lambda: len(_lines(survivor_out)) >= 40, "the orphaned events to move over")
-        wait_for(
+        wait_until(
+            lambda: len(_lines(survivor_out)) >= 40, 10.0, "the orphaned events to move over"
+        )
+        wait_until(
             lambda: (
                 client.get_subscription_info(group, stream_name).outstanding_messages_count == 0
             ),
+            10.0,
             "every event to be acked",
         )
     finally:
@@ -207,10 +215,11 @@ def test_update_drops_consumers_who_then_resume_from_the_checkpoint(
     append(client, stream_name, written)
     subscription = client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
     take(subscription, 2)
-    wait_for(
+    wait_until(
         lambda: (
             client.get_subscription_info(group, stream_name).last_checkpointed_event_position == "1"
         ),
+        10.0,
         "a checkpoint after the acked events",
     )
     take(subscription, 2, ack=False)
@@ -233,7 +242,7 @@ def test_delete_drops_consumers_and_removes_the_groups_streams(
     append(client, stream_name, written)
     subscription = client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
     take(subscription, 1)
-    wait_for(lambda: _last_checkpoint(client, stream_name, group) == '"0"', "a checkpoint")
+    wait_until(lambda: _last_checkpoint(client, stream_name, group) == '"0"', 10.0, "a checkpoint")
     take(subscription, 1, ack=False)
     client.delete_subscription(group, stream_name)
     with pytest.raises(GrpcError, match="was dropped"):

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypedDict
 from uuid import UUID, uuid5
 
-from orders import service
+from orders import api
 from orders.ports import OrderStore
 
 START = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
@@ -106,25 +106,25 @@ def _life(
     currency = rng.choice(_CURRENCIES)
     lines = [_line(rng, currency) for _ in range(rng.randint(1, 4))]
     total = sum(line["quantity"] * line["unit_price"] for line in lines)
-    run("place", service.place_order, customer, lines, currency, _address(rng))
+    run("place", api.place_order, customer, lines, currency, _address(rng))
     if rng.random() < 0.15:
-        run("address", service.change_shipping_address, _address(rng))
+        run("address", api.change_shipping_address, _address(rng))
     roll = rng.random()
     if roll < 0.2:
         if roll < 0.1 and rng.random() < 0.5:
-            run("pay", service.record_payment, f"pay-{order_id[:8]}-0", total // 3, currency)
+            run("pay", api.record_payment, f"pay-{order_id[:8]}-0", total // 3, currency)
         if roll < 0.1:
-            run("cancel", service.cancel_order, "customer changed their mind")
+            run("cancel", api.cancel_order, "customer changed their mind")
         return commands  # cancelled, or left PENDING
     _pay(run, rng, order_id, total, currency)
     if rng.random() < 0.1:
-        run("address", service.change_shipping_address, _address(rng))
+        run("address", api.change_shipping_address, _address(rng))
     if rng.random() < 0.12:
-        run("cancel", service.cancel_order, "out of stock")
+        run("cancel", api.cancel_order, "out of stock")
         return commands
-    run("ship", service.ship_order, rng.choice(_CARRIERS), f"TRK{rng.randrange(10**9):09d}")
+    run("ship", api.ship_order, rng.choice(_CARRIERS), f"TRK{rng.randrange(10**9):09d}")
     if rng.random() < 0.7:
-        run("deliver", service.confirm_delivery)
+        run("deliver", api.confirm_delivery)
     return commands
 
 
@@ -134,7 +134,7 @@ def _pay(
     """One payment, or two (the first partial)."""
     parts = [total] if rng.random() < 0.7 or total < 2 else [total // 2, total - total // 2]
     for number, amount in enumerate(parts):
-        run("pay", service.record_payment, f"pay-{order_id[:8]}-{number}", amount, currency)
+        run("pay", api.record_payment, f"pay-{order_id[:8]}-{number}", amount, currency)
 
 
 class _Line(TypedDict):

@@ -32,17 +32,18 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from orders import codec
 from orders.ports import StoredEvent
-from projections import database, registry, tracking
+from projections import database, tracking
 from projections.batch import BatchApplier, Decode, Delivery
 from projections.errors import RebuildInProgress
 from projections.esdb import READ_DEADLINE, OrderLog
 from projections.location import ReadModelFile, read_model_path
-from projections.projection import Projection
+from projections.read_models import registry
+from projections.read_models.projection import Projection
 
 READ_PATIENCE = 30.0
 """Seconds of failing reads (no page applied meanwhile) a rebuild rides out."""
 _READ_FAILURES = (GrpcError, DeadlineExceeded)  # dropped connection, unavailable, deadline
-_log = structlog.get_logger("projections.rebuild")
+_log = structlog.get_logger("projections.ops.rebuild")
 
 OnProgress = Callable[[int, int, int], None]
 """Called with (events applied so far, commit position reached, target position)."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from projections import database
 from projections.batch import BatchApplier, Decode, Delivery
 from projections.esdb import OrderLog
-from projections.projection import Projection, SqlValue
+from projections.read_models.projection import Projection, SqlValue
 
 Rows = list[tuple[SqlValue, ...]]
 

@@ -21,7 +21,6 @@ from esdbclient import EventStoreDBClient
 from orders import codec
 from orders.errors import EventDecodeError
 from orders.ports import StoredEvent
-from projections import registry
 from projections.batch import Decode
 from projections.errors import GroupMissing
 from projections.esdb import (
@@ -33,6 +32,7 @@ from projections.esdb import (
     parked_stream,
     replay_parked,
 )
+from projections.read_models import registry
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from orders.events import (
     RefundIssued,
     ShippingAddressChanged,
 )
-from projections.projection import Projection, Statement, iso
+from projections.read_models.projection import Projection, Statement, iso
 
 SCHEMA = (
     """

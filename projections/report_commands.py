@@ -1,8 +1,7 @@
-"""The read-model subcommands of `orders`: list, customers, sales, report.
+"""The read-model subcommands of `projections`: orders, customers, sales, report.
 
 They read the projections' SQLite files (`$PROJECTIONS_DIR`), which may lag the event
-store by a moment; `orders show` keeps reading the order's own stream. Registered in the
-`orders` command by the shim module `orders/cli/reports.py`.
+store by a moment; `orders show` keeps reading the order's own stream.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from rich.console import Console
 from rich.table import Table
 
-from orders.cli.base import (
+from orders.cli.common import (
     EXIT_NO_READ_MODEL,
     EXIT_OK,
     Subcommand,
@@ -28,8 +27,8 @@ from orders.cli.base import (
 )
 from orders.decider import Status as OrderStatus
 from orders.iso_codes import format_money
-from projections import queries
 from projections.errors import ReadModelMissing, ReadModelUnusable
+from projections.read_models import queries
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -147,7 +146,7 @@ def _show(args: argparse.Namespace, title: str, query: Query, *, single: bool = 
     try:
         rows = query(queries.ReadModels(args.projections_dir))
     except (ReadModelMissing, ReadModelUnusable) as e:
-        sys.stderr.write(f"orders: {e}\n")
+        sys.stderr.write(f"projections: {e}\n")
         if args.json:
             kind = "no_read_model" if isinstance(e, ReadModelMissing) else "read_model_unusable"
             print_json({"error": kind, "message": str(e), "exit_code": EXIT_NO_READ_MODEL})
@@ -236,7 +235,7 @@ def _cell(column: str, value: object, currency: str) -> str:
 
 
 SUBCOMMANDS = (
-    Subcommand("list", "list orders from the read model", _configure_list, _run_list),
+    Subcommand("orders", "list orders from the read model", _configure_list, _run_list),
     Subcommand("customers", "customers and lifetime value", _configure_customers, _run_customers),
     Subcommand("sales", "daily sales per currency", _configure_sales, _run_sales),
     Subcommand("report", "reports over the read models", _configure_report, _run_report),

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from orders.codec import RecordedOrderEvent
 from orders.events import OrderPlaced, PaymentReceived, RefundIssued
-from projections.projection import Projection, Statement, day
+from projections.read_models.projection import Projection, Statement, day
 
 SCHEMA = (
     """

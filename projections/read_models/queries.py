@@ -17,7 +17,7 @@ from pathlib import Path
 from projections import database
 from projections.errors import ReadModelUnusable
 from projections.location import ReadModelFile, projections_dir
-from projections.projection import iso
+from projections.read_models.projection import iso
 
 
 @dataclass(frozen=True, slots=True)

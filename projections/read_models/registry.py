@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from projections import customer_stats, daily_sales, order_summary, order_timeline
 from projections.errors import UnknownProjection
-from projections.projection import Projection
+from projections.read_models import customer_stats, daily_sales, order_summary, order_timeline
+from projections.read_models.projection import Projection
 
 PROJECTIONS: dict[str, Projection] = {
     p.name: p

@@ -1,4 +1,4 @@
-"""`python -m projections.demo`: the whole system in one command, in well under 2 minutes.
+"""`python -m demo`: the whole system in one command, in well under 2 minutes.
 
 Starts the embedded EventStoreDB-compatible server (a subprocess, file database), two
 worker processes per read model, writes a seeded run of orders through the command
@@ -20,17 +20,17 @@ from pathlib import Path
 from esdbclient import EventStoreDBClient
 from rich.console import Console
 
+from demo.fleet import start_fleet, stop_fleet
+from demo.legacy_seed import legacy_orders, write_legacy
+from demo.workload import START, run_orders
 from esdb_emulator.node.launcher import EmulatorProcess
 from orders.logging import configure_logging
+from orders.schema_check import check
 from orders.store import EsdbStore
-from projections import queries, registry
 from projections.esdb import OrderLog
-from projections.fleet import start_fleet, stop_fleet
-from projections.orders_commands import table
-from projections.status import ProjectionStatus, collect
-from projections.workload import START, run_orders
-from upcasters.legacy_seed import legacy_orders, write_legacy
-from upcasters.schema_check import check
+from projections.ops.status import ProjectionStatus, collect
+from projections.read_models import queries, registry
+from projections.report_commands import table
 
 CATCH_UP_DEADLINE_S = 60.0
 
@@ -82,7 +82,7 @@ def workers_outcome(codes: Sequence[int]) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m projections.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
     parser.add_argument("--orders", type=int, default=300, help="orders to run (default 300)")
     parser.add_argument("--legacy", type=int, default=30, help="legacy orders (default 30)")
     parser.add_argument("--seed", type=int, default=7)

@@ -22,7 +22,7 @@ from orders.events import (
 )
 from orders.iso_codes import format_money
 from orders.values import ShippingAddress
-from projections.projection import Projection, Statement, iso, occurred
+from projections.read_models.projection import Projection, Statement, iso, occurred
 
 SCHEMA = (
     """

@@ -1,16 +1,17 @@
-"""What a subcommand module provides, exit codes, and options and output shared by them."""
+"""What both command lines (`orders`, `projections`) share: exit codes, the subcommand
+shape, JSON and text output, and `run_main`, the one wrapper around a parsed command."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from orders.service import CommandOptions
+from orders.logging import quiet_grpc_core
 
 EXIT_OK = 0
 EXIT_REJECTED = 1  # refused by a domain rule; the message names the rule
@@ -42,25 +43,6 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
 
 
-def add_command_options(parser: argparse.ArgumentParser) -> None:
-    """Options of every write subcommand: --json, --command-id, --correlation-id, --actor."""
-    add_json_option(parser)
-    parser.add_argument(
-        "--command-id",
-        help="idempotency key: repeating the same command with it never applies it twice;"
-        " reusing it for a different command (or arguments) is refused, exit 5",
-    )
-    parser.add_argument("--correlation-id", help="links the events to a wider workflow")
-    parser.add_argument("--actor", help="who issues the command (default: ORDERS_ACTOR or login)")
-
-
-def command_options(args: argparse.Namespace) -> CommandOptions:
-    """The command-function keyword options from the parsed shared options."""
-    return CommandOptions(
-        command_id=args.command_id, correlation_id=args.correlation_id, actor=args.actor
-    )
-
-
 def timestamp(text: str) -> datetime:
     """argparse type: an ISO 8601 time; without an offset it is taken as UTC."""
     try:
@@ -80,3 +62,46 @@ def print_json(document: Any) -> None:
 def say(text: str) -> None:
     """Write a line of human output on stdout."""
     sys.stdout.write(text + "\n")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How a command line reports one error: exit code, JSON kind, message, extra fields."""
+
+    code: int
+    kind: str
+    message: str
+    details: dict[str, object] | None = None
+
+
+def run_main(
+    prog: str,
+    parse: Callable[[Sequence[str] | None], argparse.Namespace],
+    argv: Sequence[str] | None,
+    classify: Callable[[Exception, argparse.Namespace], Failure | None],
+    *,
+    setup: Callable[[argparse.Namespace], None] | None = None,
+) -> int:
+    """Parse `argv`, run `args.run(args)` and return its exit code.
+
+    An exception `classify` knows (given the parsed arguments) is reported as
+    `prog: message` on stderr (and, with `--json`, as `{"error", "message", "exit_code",
+    ...}` on stdout) and becomes its exit code; others propagate. Ctrl-C exits 130.
+    """
+    quiet_grpc_core()
+    args = parse(argv)
+    if setup is not None:
+        setup(args)
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:
+        failure = classify(error, args)
+        if failure is None:
+            raise
+    sys.stderr.write(f"{prog}: {failure.message}\n")
+    if getattr(args, "json", False):
+        document = {"error": failure.kind, "message": failure.message, "exit_code": failure.code}
+        print_json(document | (failure.details or {}))
+    return failure.code

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from orders.codec import RecordedOrderEvent
 from orders.events import OrderCancelled, OrderPlaced, PaymentReceived, RefundIssued
-from projections.projection import Projection, Statement, iso
+from projections.read_models.projection import Projection, Statement, iso
 
 SCHEMA = (
     """

@@ -21,11 +21,12 @@ from rich.console import Console
 from rich.table import Table
 
 from orders import codec
-from projections import database, registry, tracking
+from projections import database, tracking
 from projections.errors import ReadModelMissing, ReadModelUnusable
 from projections.esdb import OrderLog, group_info, group_name
 from projections.location import ReadModelFile, read_model_path
-from projections.verify import verify
+from projections.ops.verify import verify
+from projections.read_models import registry
 
 LAG_CAP = 100_000
 

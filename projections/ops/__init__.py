@@ -1,0 +1,1 @@
+"""Operations on running projections: status, verify, rebuild, parked messages and replay."""
