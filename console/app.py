@@ -39,7 +39,7 @@ from starlette.templating import Jinja2Templates
 from console import views
 from console.errors import BadRequest, ConsoleError, Forbidden, NotFound, StoreDown
 from console.store import ConsoleStore, GroupSummary
-from orders.store import STREAM_PREFIX, stream_name
+from orders.streams import order_id_of, stream_name
 from projections import database
 from projections.errors import ReadModelMissing
 from projections.location import ReadModelFile, projections_dir
@@ -190,7 +190,7 @@ class _Console:
             "older": older,
             "before": before,
             "limit": limit,
-            "order_id": name[len(STREAM_PREFIX) :] if name.startswith(STREAM_PREFIX) else None,
+            "order_id": order_id_of(name),
             "max_count": state.metadata.get("$maxCount"),
             "max_age": state.metadata.get("$maxAge"),
             "truncate_before": state.metadata.get("$tb"),

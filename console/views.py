@@ -19,7 +19,7 @@ from orders.decider import NotPlaced, fold
 from orders.errors import EventDecodeError
 from orders.ports import StoredEvent
 from orders.queries import OrderView
-from orders.store import STREAM_PREFIX
+from orders.streams import is_order_stream, order_id_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +52,13 @@ class EventView:
     @property
     def order_id(self) -> str | None:
         """The order id of an `order-{id}` stream."""
-        return self.stream.removeprefix(STREAM_PREFIX) if self.is_order else None
+        return order_id_of(self.stream)
 
 
 def event_view(stored: StoredEvent) -> EventView:
     """The view of a stored event; never raises on bad data (it is shown as it is)."""
     meta = _object(stored.metadata)
-    is_order = stored.stream.startswith(STREAM_PREFIX)
+    is_order = is_order_stream(stored.stream)
     version = meta.get("schema_version", 1 if is_order else None)
     upcast_type = upcast = error = None
     legacy = False

@@ -32,7 +32,7 @@ from orders.idempotency import claim_event, claim_mismatch, fingerprint, request
 from orders.ports import EncodedEvent, OrderStore
 from orders.retry import Tally, run_with_retries
 from orders.settings import Settings
-from orders.store import stream_name
+from orders.streams import stream_name
 
 _log = structlog.get_logger("orders.service")
 _COMMAND_ID_NAMESPACE = UUID("0b6f3a52-7d0e-4c55-9d1e-2f4d8a1c6e90")

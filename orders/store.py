@@ -44,22 +44,9 @@ from orders.errors import (
 )
 from orders.ports import AppendResult, EncodedEvent, StoredEvent
 from orders.settings import mask_secrets
-
-STREAM_PREFIX = "order-"
-KEY_STREAM_PREFIX = "idempotency-"  # outside the `order-` streams the read side follows
-_ORDER_STREAMS_REGEX = r"order-.*"  # esdbclient anchors it: ^(order-.*)$
+from orders.streams import ORDER_STREAMS_REGEX, key_stream_name, stream_name
 
 _TRANSIENT = (DeadlineExceeded, AbortedByServer, NodeIsNotLeader, GrpcError)
-
-
-def stream_name(order_id: str) -> str:
-    """The stream of an order: `order-{order_id}` (category `order`)."""
-    return f"{STREAM_PREFIX}{order_id}"
-
-
-def key_stream_name(key: UUID) -> str:
-    """The stream recording which request an idempotency key (a command id) names."""
-    return f"{KEY_STREAM_PREFIX}{key}"
 
 
 class EsdbStore:
@@ -155,7 +142,7 @@ class EsdbStore:
                 page = list(
                     self._connected().read_all(
                         commit_position=position,
-                        filter_include=[_ORDER_STREAMS_REGEX],
+                        filter_include=[ORDER_STREAMS_REGEX],
                         filter_by_stream_name=True,
                         limit=page_size + len(seen),
                         timeout=self._timeout,

@@ -24,11 +24,10 @@ from uuid import UUID
 
 from orders.codec import RecordedOrderEvent
 from orders.ports import StoredEvent
+from orders.streams import is_order_stream
 from projections import tracking
 from projections.errors import GenerationRetired
 from projections.read_models.projection import Projection, Statement
-
-STREAM_PREFIX = "order-"
 
 Decode: TypeAlias = Callable[[StoredEvent], RecordedOrderEvent]
 NackAction: TypeAlias = Literal["retry", "park"]
@@ -248,7 +247,7 @@ def _by_stream(deliveries: Sequence[Delivery], outcome: BatchOutcome) -> dict[st
     """Order-stream deliveries grouped per stream and sorted by revision; others acked."""
     streams: dict[str, list[Delivery]] = {}
     for delivery in deliveries:
-        if delivery.stored.stream.startswith(STREAM_PREFIX):
+        if is_order_stream(delivery.stored.stream):
             streams.setdefault(delivery.stored.stream, []).append(delivery)
         else:
             outcome.ignored += 1

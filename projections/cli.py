@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from esdbclient.exceptions import EventStoreDBClientException
-
 from orders.cli.common import (
     EXIT_AUTH_FAILED,
     EXIT_NO_READ_MODEL,
@@ -34,7 +32,7 @@ from orders.errors import AuthenticationFailed
 from orders.logging import configure_logging
 from orders.settings import Settings, mask_secrets
 from orders.store import plaintext_to_tls_server, security_failure
-from projections import report_commands
+from projections import esdb, report_commands
 from projections.errors import (
     ProjectionError,
     ReadModelMissing,
@@ -42,8 +40,8 @@ from projections.errors import (
     UnknownProjection,
     WrongReadModel,
 )
-from projections.esdb import GroupSettings
 from projections.location import read_model_path
+from projections.ports import GroupSettings
 from projections.read_models import registry
 from projections.worker import Worker, WorkerConfig
 
@@ -69,12 +67,12 @@ def _classify(error: Exception, args: argparse.Namespace) -> Failure | None:
     if isinstance(error, sqlite3.Error):
         message = f"the read model database cannot be used: {error}"
         return Failure(EXIT_NO_READ_MODEL, "no_read_model", message)
-    if isinstance(error, EventStoreDBClientException):
+    if isinstance(error, esdb.StoreFailure):
         return _store_failure(error, args.uri)
     return None
 
 
-def _store_failure(error: EventStoreDBClientException, uri: str) -> Failure:
+def _store_failure(error: esdb.StoreFailure, uri: str) -> Failure:
     refused = security_failure(error, uri)
     if isinstance(refused, AuthenticationFailed):
         return Failure(EXIT_AUTH_FAILED, "authentication_failed", str(refused))

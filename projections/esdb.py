@@ -1,5 +1,6 @@
-"""The read side's esdbclient adapter: order events from the log, subscription groups and
-what they parked.
+"""The read side's esdbclient adapter, and its only importer of esdbclient and gRPC: the
+`EventStore` port for workers (`connector`), order events from the log, subscription
+groups and what they parked, and the client type the ops commands hold (`Client`).
 
 Order events are selected from `$all` by stream name (`order-` prefix, as a regex): this
 works on any EventStoreDB without system projections and on the embedded server, where
@@ -10,44 +11,70 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
+import time
+from collections import deque
 from collections.abc import Iterator, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeAlias
 from uuid import UUID
 
+import grpc
 from esdbclient import EventStoreDBClient, RecordedEvent
-from esdbclient.exceptions import AlreadyExists, NotFound
-from esdbclient.persistent import ConsumerStrategy
+from esdbclient.common import AbstractPersistentSubscription
+from esdbclient.exceptions import (
+    AlreadyExists,
+    DeadlineExceeded,
+    EventStoreDBClientException,
+    GrpcError,
+    NotFound,
+)
 
 from orders.ports import StoredEvent
 from orders.store import stored_event
-from projections.batch import Delivery
+from orders.streams import ORDER_STREAMS_REGEX
+from projections.batch import Delivery, NackAction
+from projections.ports import Connect, ConnectionLost, GroupSettings, Window
 
-ORDER_STREAMS_REGEX = r"order-.*"
-"""Stream-name filter for `$all` (esdbclient anchors it: `^(order-.*)$`)."""
+__all__ = [
+    "PAGE",
+    "READ_DEADLINE",
+    "Client",
+    "ConnectionLost",
+    "ConsumerInfo",
+    "EsdbEventStore",
+    "GroupInfo",
+    "GroupSettings",
+    "OrderLog",
+    "ParkedLink",
+    "StoreFailure",
+    "TransientReadError",
+    "connector",
+    "ensure_group",
+    "group_connections",
+    "group_info",
+    "group_name",
+    "open_client",
+    "parked_links",
+    "parked_stream",
+    "replay_parked",
+    "to_delivery",
+]
+
+Client: TypeAlias = EventStoreDBClient
+"""The client the ops commands (status, rebuild, parked) hold for one command's work."""
+
+StoreFailure = EventStoreDBClientException
+"""Any failure esdbclient reports: the CLIs map it to an exit code."""
+
+TransientReadError = (DeadlineExceeded, GrpcError)
+"""A read that timed out or lost its connection; worth another try on a fresh client."""
 
 PAGE = 500
 READ_DEADLINE = 10.0
 """Seconds a page or stream read may take: without a deadline a read on a connection that
 died without a reset (or a channel stuck reconnecting) waits forever."""
-
-
-@dataclass(frozen=True, slots=True)
-class GroupSettings:
-    """A projection's persistent-subscription group over the order streams.
-
-    `Pinned` sends each stream to one consumer (best effort), so competing workers rarely
-    split a stream: fewer gaps to read back and fewer duplicates. Correctness never
-    depends on it; every strategy is safe (see docs/read-side.md).
-    """
-
-    consumer_strategy: ConsumerStrategy = "Pinned"
-    message_timeout: float = 30.0
-    max_retry_count: int = 10
-    max_subscriber_count: int = 16
-    checkpoint_after: float = 2.0
-    min_checkpoint_count: int = 10
-    max_checkpoint_count: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,3 +318,155 @@ def group_connections(client: EventStoreDBClient, group: str) -> list[ConsumerIn
             for c in response.subscription_info.connections
         ]
     return None
+
+
+def open_client(uri: str) -> Client:
+    """A client on `uri` (the caller closes it)."""
+    return EventStoreDBClient(uri)
+
+
+def connector(uri: str) -> Connect:
+    """The worker's factory: each call opens an `EsdbEventStore` on `uri`."""
+    return lambda: EsdbEventStore(uri)
+
+
+class EsdbEventStore:
+    """The `EventStore` port over one esdbclient connection."""
+
+    def __init__(self, uri: str) -> None:
+        with _lost():
+            self.client = EventStoreDBClient(uri)
+        self._log = OrderLog(self.client)
+
+    def subscribe(
+        self, group: str, settings: GroupSettings, window: Window
+    ) -> tuple[_EsdbSubscription, bool]:
+        """Join `group` (created over the order streams if missing)."""
+        with _lost():
+            created = ensure_group(self.client, group, settings)
+            subscription = self.client.read_subscription_to_all(
+                group,
+                event_buffer_size=window.event_buffer_size,
+                max_ack_batch_size=window.max_ack_batch_size,
+                max_ack_delay=window.max_ack_delay,
+            )
+        return _EsdbSubscription(subscription, window.batch_size), created
+
+    def read(self, stream: str, first: int, last: int) -> Sequence[StoredEvent]:
+        """Gap reads, with the read deadline."""
+        with _lost():
+            return self._log.read(stream, first, last)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class SubscriptionEnded(Exception):
+    """The server closed the subscription stream without an error."""
+
+
+_LOST = (EventStoreDBClientException, grpc.RpcError, SubscriptionEnded)
+
+
+@contextlib.contextmanager
+def _lost() -> Iterator[None]:
+    """esdbclient's and gRPC's failures, as the port's ConnectionLost."""
+    try:
+        yield
+    except _LOST as error:
+        raise ConnectionLost(_brief(error)) from error
+
+
+def _brief(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
+
+
+class _EsdbSubscription:
+    """A persistent subscription whose blocking iterator a thread pumps into a buffer, so
+    batches can be taken.
+
+    The pump appends to a deque (no lock per event) and wakes the consumer only when the
+    buffer stops being empty, reaches a full batch, or the subscription fails.
+    """
+
+    def __init__(self, subscription: AbstractPersistentSubscription, batch_size: int) -> None:
+        self._subscription = subscription
+        self._items: deque[RecordedEvent | BaseException] = deque()
+        self._ready = threading.Event()
+        self._batch_size = batch_size
+        self._ended = False
+        self._failed: BaseException | None = None
+        threading.Thread(target=self._pump, name="subscription-feed", daemon=True).start()
+
+    @property
+    def id(self) -> str:
+        return self._subscription.subscription_id
+
+    def take(self, timeout: float, linger: float) -> list[Delivery]:
+        """See `Subscription.take`."""
+        if self._failed is None:
+            self._wait(timeout, linger)
+        events: list[Delivery] = []
+        items = self._items
+        while items and len(events) < self._batch_size and self._failed is None:
+            item = items.popleft()
+            if isinstance(item, RecordedEvent):
+                events.append(to_delivery(item))
+            else:
+                self._failed = item
+        if not events and self._failed is not None:
+            with _lost():
+                raise self._failed
+        return events
+
+    def ack(self, ack_id: UUID) -> None:
+        with _lost():
+            self._subscription.ack(ack_id)
+
+    def nack(self, ack_id: UUID, action: NackAction) -> None:
+        with _lost():
+            self._subscription.nack(ack_id, action)
+
+    def stop(self, *, flush: bool = True) -> None:
+        if flush:
+            with _lost():
+                self._subscription.stop()
+        else:
+            # esdbclient's stop() would wait up to 5 s to flush acks nobody can receive,
+            # so let it finish in the background.
+            threading.Thread(target=self._subscription.stop, daemon=True).start()
+
+    def _wait(self, timeout: float, linger: float) -> None:
+        """Until a batch is buffered, `linger` after the first event, the subscription
+        ended, or `timeout` passed with nothing buffered."""
+        items, ready, full = self._items, self._ready, self._batch_size
+        deadline = time.monotonic() + timeout
+        fill_by: float | None = None
+        while True:
+            ready.clear()  # cleared before looking: a wake-up after this is never lost
+            buffered = len(items)
+            if buffered >= full or self._ended:
+                return
+            now = time.monotonic()
+            if buffered and fill_by is None:
+                fill_by = now + linger
+            remaining = (fill_by if fill_by is not None else deadline) - now
+            if remaining <= 0:
+                return
+            ready.wait(remaining)
+
+    def _pump(self) -> None:
+        items, ready, full = self._items, self._ready, self._batch_size
+        try:
+            for event in self._subscription:
+                items.append(event)
+                buffered = len(items)
+                if buffered in (1, full):
+                    ready.set()
+            ended: BaseException = SubscriptionEnded("the subscription stream ended")
+        except BaseException as e:  # noqa: BLE001  handed to the consuming thread, which decides
+            ended = e
+        items.append(ended)
+        self._ended = True
+        ready.set()

@@ -14,32 +14,20 @@ import random
 import sqlite3
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
 import structlog
-from esdbclient import EventStoreDBClient, RecordedEvent
-from esdbclient.common import AbstractPersistentSubscription
-from esdbclient.exceptions import EventStoreDBClientException
 
 from orders import codec
-from projections import database
+from projections import database, esdb
 from projections.batch import BatchApplier, BatchOutcome, Decode, Delivery, is_transient
 from projections.errors import GenerationRetired, ReadModelUnusable
-from projections.esdb import GroupSettings, OrderLog, ensure_group, group_name, to_delivery
 from projections.location import ReadModelFile
+from projections.ports import Connect, ConnectionLost, GroupSettings, Subscription, Window
 from projections.read_models.projection import Projection
 
 log = structlog.get_logger("projections.worker")
-
-
-class SubscriptionEnded(Exception):
-    """The server closed the subscription stream without an error."""
-
-
-_RECONNECT_ON = (EventStoreDBClientException, grpc.RpcError, SubscriptionEnded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,15 +58,26 @@ class WorkerConfig:
 
     @property
     def group_name(self) -> str:
-        return self.subscription_group or group_name(self.projection.name)
+        return self.subscription_group or esdb.group_name(self.projection.name)
+
+    @property
+    def window(self) -> Window:
+        return Window(
+            self.batch_size, self.event_buffer_size, self.max_ack_batch_size, self.max_ack_delay
+        )
 
 
 class Worker:
     """Runs one consumer until `request_stop()`; see the module docstring."""
 
-    def __init__(self, config: WorkerConfig, *, decode: Decode = codec.decode) -> None:
+    def __init__(
+        self, config: WorkerConfig, *, decode: Decode = codec.decode, connect: Connect | None = None
+    ) -> None:
+        """`connect` opens a connection to the event store (default: EventStoreDB at
+        `config.uri`); the worker calls it again after each ConnectionLost."""
         self.config = config
         self.decode = decode
+        self.connect = connect or esdb.connector(config.uri)
         self.location = ReadModelFile(config.db_path)
         self._stopping = threading.Event()
         self._conn: sqlite3.Connection | None = None
@@ -114,62 +113,49 @@ class Worker:
             while not self.stopping:
                 try:
                     self._serve(backoff)
-                except _RECONNECT_ON as e:
+                except ConnectionLost as e:
                     delay = backoff.next()
-                    self._log.warning("subscription.dropped", error=_brief(e), retry_in=delay)
+                    self._log.warning("subscription.dropped", error=str(e), retry_in=delay)
                     self._stopping.wait(delay)
         finally:
             self._close_db()
             self._log.info("projection.worker_stopped")
 
     def _serve(self, backoff: _Backoff) -> None:
-        """One connection: ensure the group, subscribe, apply batches until stop or failure."""
-        client = EventStoreDBClient(self.config.uri)
+        """One connection: join the group, apply batches until stop or failure."""
+        store = self.connect()
         try:
-            gaps = OrderLog(client)
             applier = BatchApplier(
-                self.config.projection, self.decode, gaps, park_after=self.config.park_after
+                self.config.projection, self.decode, store, park_after=self.config.park_after
             )
-            self._consume(self._subscribe(client), applier, backoff)
+            subscription, created = store.subscribe(
+                self.config.group_name, self.config.group, self.config.window
+            )
+            if created:
+                self._log.info("subscription.group_created")
+            self._log.info("subscription.connected", subscription=subscription.id)
+            self._consume(subscription, applier, backoff)
         finally:
-            client.close()
-
-    def _subscribe(self, client: EventStoreDBClient) -> AbstractPersistentSubscription:
-        if ensure_group(client, self.config.group_name, self.config.group):
-            self._log.info("subscription.group_created")
-        subscription = client.read_subscription_to_all(
-            self.config.group_name,
-            event_buffer_size=self.config.event_buffer_size,
-            max_ack_batch_size=self.config.max_ack_batch_size,
-            max_ack_delay=self.config.max_ack_delay,
-        )
-        self._log.info("subscription.connected", subscription=subscription.subscription_id)
-        return subscription
+            store.close()
 
     def _consume(
-        self,
-        subscription: AbstractPersistentSubscription,
-        applier: BatchApplier,
-        backoff: _Backoff,
+        self, subscription: Subscription, applier: BatchApplier, backoff: _Backoff
     ) -> None:
-        feed = _Feed(subscription, self.config.batch_size)
         try:
             while not self.stopping:
-                events = feed.take(0.25, self.config.linger)
-                if events:
-                    self._handle(applier, subscription, [to_delivery(e) for e in events])
+                batch = subscription.take(0.25, self.config.linger)
+                if batch:
+                    self._handle(applier, subscription, batch)
                     backoff.reset()
         except BaseException:
-            # The stream is broken: esdbclient's stop() would wait up to 5 s to flush acks
-            # nobody can receive, so let it finish in the background.
-            threading.Thread(target=subscription.stop, daemon=True).start()
+            subscription.stop(flush=False)  # the connection is broken: nobody takes the acks
             raise
         subscription.stop()  # sends the acks still queued before the worker exits
 
     def _handle(
         self,
         applier: BatchApplier,
-        subscription: AbstractPersistentSubscription,
+        subscription: Subscription,
         batch: list[Delivery],
     ) -> None:
         """Apply one batch (retrying on busy or full databases), then ack and nack."""
@@ -253,75 +239,6 @@ class Worker:
             self._conn = None
 
 
-class _Feed:
-    """Pumps the blocking subscription iterator into a buffer, so batches can be taken.
-
-    The pump appends to a deque (no lock per event) and wakes the consumer only when the
-    buffer stops being empty, reaches a full batch, or the subscription fails.
-    """
-
-    def __init__(self, subscription: AbstractPersistentSubscription, batch_size: int) -> None:
-        self._subscription = subscription
-        self._items: deque[RecordedEvent | BaseException] = deque()
-        self._ready = threading.Event()
-        self._batch_size = batch_size
-        self._ended = False
-        self._failed: BaseException | None = None
-        threading.Thread(target=self._pump, name="subscription-feed", daemon=True).start()
-
-    def take(self, timeout: float, linger: float) -> list[RecordedEvent]:
-        """Up to a batch of events: waits up to `timeout` for the first, then up to `linger`
-        seconds more while the batch is not full (fewer, larger commits), and takes them.
-        Raises the subscription's failure once the events before it are taken."""
-        if self._failed is None:
-            self._wait(timeout, linger)
-        events: list[RecordedEvent] = []
-        items = self._items
-        while items and len(events) < self._batch_size and self._failed is None:
-            item = items.popleft()
-            if isinstance(item, RecordedEvent):
-                events.append(item)
-            else:
-                self._failed = item
-        if not events and self._failed is not None:
-            raise self._failed
-        return events
-
-    def _wait(self, timeout: float, linger: float) -> None:
-        """Until a batch is buffered, `linger` after the first event, the subscription
-        ended, or `timeout` passed with nothing buffered."""
-        items, ready, full = self._items, self._ready, self._batch_size
-        deadline = time.monotonic() + timeout
-        fill_by: float | None = None
-        while True:
-            ready.clear()  # cleared before looking: a wake-up after this is never lost
-            buffered = len(items)
-            if buffered >= full or self._ended:
-                return
-            now = time.monotonic()
-            if buffered and fill_by is None:
-                fill_by = now + linger
-            remaining = (fill_by if fill_by is not None else deadline) - now
-            if remaining <= 0:
-                return
-            ready.wait(remaining)
-
-    def _pump(self) -> None:
-        items, ready, full = self._items, self._ready, self._batch_size
-        try:
-            for event in self._subscription:
-                items.append(event)
-                buffered = len(items)
-                if buffered in (1, full):
-                    ready.set()
-            ended: BaseException = SubscriptionEnded("the subscription stream ended")
-        except BaseException as e:  # noqa: BLE001  handed to the consuming thread, which decides
-            ended = e
-        items.append(ended)
-        self._ended = True
-        ready.set()
-
-
 class _Backoff:
     """Jittered exponential delays: initial, x2 each time, capped; reset on success."""
 
@@ -335,8 +252,3 @@ class _Backoff:
 
     def reset(self) -> None:
         self.attempt = 0
-
-
-def _brief(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]

@@ -16,11 +16,10 @@ import json
 import sys
 from dataclasses import asdict, dataclass
 
-from esdbclient import EventStoreDBClient
-
 from orders import codec
 from orders.errors import EventDecodeError
 from orders.ports import StoredEvent
+from projections import esdb
 from projections.batch import Decode
 from projections.errors import GroupMissing
 from projections.esdb import (
@@ -81,7 +80,7 @@ def inspect(link: ParkedLink, decode: Decode = codec.decode) -> ParkedEvent:
     return _event(link, target, version=recorded.stored_version, current=current)
 
 
-def listing(client: EventStoreDBClient, projection: str, group: str, limit: int) -> ParkedListing:
+def listing(client: esdb.Client, projection: str, group: str, limit: int) -> ParkedListing:
     """The first `limit` events `group` holds parked, decoded; raises GroupMissing."""
     info = _existing(client, projection, group)
     events = [inspect(link) for link in parked_links(client, group, limit)]
@@ -91,7 +90,7 @@ def listing(client: EventStoreDBClient, projection: str, group: str, limit: int)
 def parked_command(args: argparse.Namespace) -> int:
     """`projections parked NAME [--group G] [--limit N] [--json]`."""
     projection = registry.get(args.name).name
-    client = EventStoreDBClient(args.uri)
+    client = esdb.open_client(args.uri)
     try:
         found = listing(client, projection, args.group or group_name(projection), args.limit)
     finally:
@@ -107,7 +106,7 @@ def replay_parked_command(args: argparse.Namespace) -> int:
     """`projections replay-parked NAME [--group G] [--json]`: redeliver what is parked."""
     projection = registry.get(args.name).name
     group = args.group or group_name(projection)
-    client = EventStoreDBClient(args.uri)
+    client = esdb.open_client(args.uri)
     try:
         parked = _existing(client, projection, group).parked
         replay_parked(client, group)
@@ -121,7 +120,7 @@ def replay_parked_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _existing(client: EventStoreDBClient, projection: str, group: str) -> GroupInfo:
+def _existing(client: esdb.Client, projection: str, group: str) -> GroupInfo:
     info = group_info(client, group)
     if info is None:
         raise GroupMissing(

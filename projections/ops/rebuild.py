@@ -26,13 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
-from esdbclient import EventStoreDBClient
-from esdbclient.exceptions import DeadlineExceeded, GrpcError
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from orders import codec
 from orders.ports import StoredEvent
-from projections import database, tracking
+from projections import database, esdb, tracking
 from projections.batch import BatchApplier, Decode, Delivery
 from projections.errors import RebuildInProgress
 from projections.esdb import READ_DEADLINE, OrderLog
@@ -42,7 +40,7 @@ from projections.read_models.projection import Projection
 
 READ_PATIENCE = 30.0
 """Seconds of failing reads (no page applied meanwhile) a rebuild rides out."""
-_READ_FAILURES = (GrpcError, DeadlineExceeded)  # dropped connection, unavailable, deadline
+_READ_FAILURES = esdb.TransientReadError  # dropped connection, unavailable, deadline
 _log = structlog.get_logger("projections.ops.rebuild")
 
 OnProgress = Callable[[int, int, int], None]
@@ -181,8 +179,8 @@ def _exclusive(location: ReadModelFile) -> Iterator[None]:
 
 
 @contextmanager
-def _client(uri: str) -> Iterator[EventStoreDBClient]:
-    client = EventStoreDBClient(uri)
+def _client(uri: str) -> Iterator[esdb.Client]:
+    client = esdb.open_client(uri)
     try:
         yield client
     finally:

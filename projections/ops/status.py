@@ -16,12 +16,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from esdbclient import EventStoreDBClient
 from rich.console import Console
 from rich.table import Table
 
 from orders import codec
-from projections import database, tracking
+from projections import database, esdb, tracking
 from projections.errors import ReadModelMissing, ReadModelUnusable
 from projections.esdb import OrderLog, group_info, group_name
 from projections.location import ReadModelFile, read_model_path
@@ -52,7 +51,7 @@ class ProjectionStatus:
     last_applied_at: float | None
 
 
-def collect(client: EventStoreDBClient, name: str, path: Path) -> ProjectionStatus:
+def collect(client: esdb.Client, name: str, path: Path) -> ProjectionStatus:
     """The status of projection `name` whose read model lives at `path`."""
     location = ReadModelFile(path)
     meta, streams = _read_model(location)
@@ -83,7 +82,7 @@ def status_command(args: argparse.Namespace) -> int:
     """`projections status [NAME...] [--projections-dir DIR] [--json]`."""
     names = args.names or list(registry.PROJECTIONS)
     projections = [registry.get(n) for n in names]
-    client = EventStoreDBClient(args.uri)
+    client = esdb.open_client(args.uri)
     try:
         paths = [read_model_path(p.name, None, args.projections_dir) for p in projections]
         rows = [collect(client, p.name, path) for p, path in zip(projections, paths, strict=True)]
@@ -102,7 +101,7 @@ def verify_command(args: argparse.Namespace) -> int:
     projection = registry.get(args.name)
     path = read_model_path(projection.name, args.db, args.projections_dir)
     conn = database.open_for_reading(ReadModelFile(path))
-    client = EventStoreDBClient(args.uri)
+    client = esdb.open_client(args.uri)
     try:
         result = verify(conn, OrderLog(client), projection, codec.decode)
     finally:

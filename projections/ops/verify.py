@@ -11,14 +11,32 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from orders.ports import StoredEvent
 from projections import database
 from projections.batch import BatchApplier, Decode, Delivery
-from projections.esdb import OrderLog
 from projections.read_models.projection import Projection, SqlValue
 
 Rows = list[tuple[SqlValue, ...]]
+
+
+class EventLog(Protocol):
+    """The order events of a log: `projections.esdb.OrderLog`, or the in-memory one."""
+
+    def pages(self) -> Iterable[list[StoredEvent]]:
+        """Order events in log order, a page at a time."""
+        ...
+
+    def stream(self, stream: str) -> list[StoredEvent]:
+        """A whole stream from revision 0."""
+        ...
+
+    def read(self, stream: str, first: int, last: int) -> Sequence[StoredEvent]:
+        """Revisions `first`..`last` of `stream`."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +52,7 @@ class Verification:
         return not self.differences
 
 
-def order_streams(log: OrderLog) -> list[str]:
+def order_streams(log: EventLog) -> list[str]:
     """Every order stream in the log, in order of first appearance."""
     seen: dict[str, None] = {}
     for page in log.pages():
@@ -42,7 +60,7 @@ def order_streams(log: OrderLog) -> list[str]:
     return list(seen)
 
 
-def reference(log: OrderLog, projection: Projection, decode: Decode) -> sqlite3.Connection:
+def reference(log: EventLog, projection: Projection, decode: Decode) -> sqlite3.Connection:
     """A fresh in-memory read model folded from each order stream in revision order."""
     conn = database.open_memory(projection)
     applier = BatchApplier(projection, decode, log, park_after=0)
@@ -66,7 +84,7 @@ def compare(
 
 
 def verify(
-    live: sqlite3.Connection, log: OrderLog, projection: Projection, decode: Decode
+    live: sqlite3.Connection, log: EventLog, projection: Projection, decode: Decode
 ) -> Verification:
     """Compare `live` with a reference fold of the log read now."""
     return compare(live, reference(log, projection, decode), projection)

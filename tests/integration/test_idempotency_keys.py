@@ -28,7 +28,8 @@ from orders.codec import CommandContext, encode
 from orders.commands import RecordPayment
 from orders.events import PaymentReceived
 from orders.idempotency import CLAIM_TYPE, claim_event, fingerprint
-from orders.store import EsdbStore, key_stream_name
+from orders.store import EsdbStore
+from orders.streams import key_stream_name
 
 EXIT_KEY_REUSED = 5
 LINES = [{"sku": "a", "quantity": 1, "unit_price": 700}]

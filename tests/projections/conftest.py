@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from esdbclient import EventStoreDBClient
@@ -27,14 +25,3 @@ def store(emulator: EmulatorProcess) -> Iterator[EsdbStore]:
     orders = EsdbStore(emulator.uri)
     yield orders
     orders.close()
-
-
-@pytest.fixture
-def server_uri(tmp_path: Path) -> Iterator[str]:
-    """ESDB_URI when set, else an emulator of this test's own."""
-    external = os.environ.get("ESDB_URI")
-    if external:
-        yield external
-        return
-    with EmulatorProcess(tmp_path / "events.db", log_path=tmp_path / "emulator.log") as node:
-        yield node.uri

@@ -37,7 +37,8 @@ from orders import api
 from orders.codec import event_id
 from orders.ports import AppendResult, EncodedEvent, StoredEvent
 from orders.service import CommandResult
-from orders.store import EsdbStore, stream_name
+from orders.store import EsdbStore
+from orders.streams import stream_name
 from projections.esdb import GroupSettings
 from projections.ops.rebuild import rebuild
 from projections.read_models import registry

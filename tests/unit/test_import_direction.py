@@ -83,12 +83,25 @@ def test_domain_code_does_no_io(target: str) -> None:
     assert offenders(target, IO_MODULES | adapters) == []
 
 
+@pytest.mark.parametrize("fake", ["orders/memory.py", "projections/memory.py"])
+def test_the_fakes_need_no_server(fake: str) -> None:
+    """The in-memory fakes import no client, no adapter and no emulator."""
+    forbidden = IO_MODULES | {"orders.store", "projections.esdb", "esdb_emulator"}
+    assert offenders(fake, forbidden) == []
+
+
 def test_only_the_store_imports_esdbclient_on_the_write_side() -> None:
     assert offenders("orders", {"esdbclient", "grpc"}) == [
         "orders/store.py: " + module
         for module in sorted(imports(ROOT / "orders" / "store.py"))
         if module.split(".")[0] in {"esdbclient", "grpc"}
     ]
+
+
+def test_only_the_adapter_imports_esdbclient_on_the_read_side() -> None:
+    assert {line.split(":")[0] for line in offenders("projections", {"esdbclient", "grpc"})} == {
+        "projections/esdb.py"
+    }
 
 
 def test_the_checker_sees_a_violation(tmp_path: Path) -> None:

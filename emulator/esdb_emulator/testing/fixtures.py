@@ -61,3 +61,13 @@ def client(esdb_uri: str) -> Iterator[EventStoreDBClient]:
 def stream_name() -> str:
     """A stream name no other test uses."""
     return f"test-{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def server_uri(tmp_path: Path) -> Iterator[str]:
+    """ESDB_URI when set, else an emulator process of this test's own (a clean log)."""
+    if EXTERNAL_URI:
+        yield EXTERNAL_URI
+        return
+    with EmulatorProcess(tmp_path / "events.db", log_path=tmp_path / "emulator.log") as node:
+        yield node.uri
