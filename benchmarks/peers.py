@@ -38,6 +38,8 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
+# The shared benchmark helpers live with the emulator's benchmarks.
+sys.path.insert(1, str(_HERE.parent / "emulator" / "benchmarks"))
 
 import argparse  # noqa: E402
 import multiprocessing as mp  # noqa: E402
@@ -54,9 +56,9 @@ from datetime import UTC, datetime  # noqa: E402
 from typing import Any  # noqa: E402
 from uuid import UUID  # noqa: E402
 
+from _common import percentile, settle, tree_cpu_seconds  # noqa: E402
 from esdbclient import EventStoreDBClient  # noqa: E402
 
-from benchmarks._common import percentile, settle, tree_cpu_seconds  # noqa: E402
 from benchmarks.peers import bare  # noqa: E402
 from benchmarks.peers.es_order import (  # noqa: E402
     Orders,

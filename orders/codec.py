@@ -93,22 +93,24 @@ def metadata_of(event: OrderEvent, context: CommandContext) -> EventMetadata:
 
 
 def encode(event: OrderEvent, context: CommandContext, index: int) -> EncodedEvent:
-    """The stored form of the `index`-th event produced by the command in `context`."""
-    meta = metadata_of(event, context)
-    metadata = {
-        "schema_version": meta.schema_version,
-        "$correlationId": meta.correlation_id,
-        "$causationId": meta.causation_id,
-        "command_id": meta.command_id,
-        "actor": meta.actor,
+    """The stored form of the `index`-th event produced by the command in `context`.
+
+    The metadata is what `metadata_of` describes, written straight from the context (no
+    model built and read back: this runs for every event of every command)."""
+    metadata: dict[str, Any] = {
+        "schema_version": event.schema_version,
+        "$correlationId": context.correlation_id,
+        "$causationId": context.causation_id,
+        "command_id": str(context.command_id),
+        "actor": context.actor,
         "occurred_at": _iso(context.occurred_at),
     }
-    if meta.command_hash is not None:
-        metadata["command_hash"] = meta.command_hash
+    if context.command_hash is not None:
+        metadata["command_hash"] = context.command_hash
     return EncodedEvent(
         id=event_id(context.command_id, index),
         type=event.event_type,
-        data=_dumps(event.model_dump(mode="json")),
+        data=event.model_dump_json().encode(),  # compact UTF-8 JSON, as _dumps writes
         metadata=_dumps(metadata),
     )
 

@@ -97,9 +97,13 @@ class EsdbStore:
         new_events = [
             NewEvent(type=e.type, data=e.data, metadata=e.metadata, id=e.id) for e in events
         ]
+        # One event goes as Append, more as BatchAppend: esdbclient sends a lone NewEvent
+        # through the Append RPC, which costs the client about 0.4 ms less CPU per call
+        # (docs/performance-peers.md); most commands append one event.
+        payload = new_events[0] if len(new_events) == 1 else new_events
         with self._translated(stream, expected_revision):
             position = self._connected().append_to_stream(
-                stream, current_version=current, events=new_events, timeout=self._timeout
+                stream, current_version=current, events=payload, timeout=self._timeout
             )
         last = (-1 if expected_revision is None else expected_revision) + len(events)
         return AppendResult(revision=last, commit_position=position)
@@ -117,7 +121,7 @@ class EsdbStore:
                 self._connected().append_to_stream(
                     stream,
                     current_version=StreamState.NO_STREAM,
-                    events=[event],
+                    events=event,  # one event: the Append RPC, as above
                     timeout=self._timeout,
                 )
         except ConcurrencyConflict:
