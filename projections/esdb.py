@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeAlias
+from typing import Any, TypeAlias
 from uuid import UUID
 
 import grpc
@@ -130,8 +130,15 @@ def to_delivery(recorded: RecordedEvent) -> Delivery:
     return Delivery(stored_event(recorded), recorded.ack_id, recorded.retry_count or 0)
 
 
-def ensure_group(client: EventStoreDBClient, group: str, settings: GroupSettings) -> bool:
-    """Create the group over the order streams from the start if missing; True if created."""
+def ensure_group(
+    client: EventStoreDBClient,
+    group: str,
+    settings: GroupSettings,
+    *,
+    timeout: float | None = None,
+) -> bool:
+    """Create the group over the order streams from the start if missing; True if created.
+    `timeout` is the call's deadline (None: none)."""
     try:
         client.create_subscription_to_all(
             group,
@@ -144,6 +151,7 @@ def ensure_group(client: EventStoreDBClient, group: str, settings: GroupSettings
             checkpoint_after=settings.checkpoint_after,
             min_checkpoint_count=settings.min_checkpoint_count,
             max_checkpoint_count=settings.max_checkpoint_count,
+            timeout=timeout,
         )
     except AlreadyExists:
         return False
@@ -330,12 +338,40 @@ def connector(uri: str) -> Connect:
     return lambda: EsdbEventStore(uri)
 
 
+CALL_DEADLINE = 10.0
+"""Seconds a worker's unary calls (creating its group) may take: without one, a call
+queued on a channel whose connection was cut waited for ever (issue 13, F4)."""
+
+KEEPALIVE_MS = 2_000
+"""HTTP/2 keepalive ping interval and ack timeout of a worker's channel: a subscription
+read on a connection that died without a reset fails within about twice this."""
+
+
+class _WorkerClient(EventStoreDBClient):
+    """esdbclient with a worker's channel options: keepalive pings (esdbclient's
+    `KeepAliveInterval` URI option sets `grpc.keepalive_ms`, which gRPC ignores) and a
+    subchannel of its own, so a new client after a cut never inherits the dead
+    connection's subchannel and its reconnect backoff from gRPC's global pool."""
+
+    def _construct_grpc_channel(
+        self, grpc_target: str, grpc_options: tuple[tuple[str, Any], ...] = ()
+    ) -> grpc.Channel:
+        own = (
+            ("grpc.use_local_subchannel_pool", 1),
+            ("grpc.keepalive_time_ms", KEEPALIVE_MS),
+            ("grpc.keepalive_timeout_ms", KEEPALIVE_MS),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.max_pings_without_data", 0),
+        )
+        return super()._construct_grpc_channel(grpc_target, (*grpc_options, *own))
+
+
 class EsdbEventStore:
-    """The `EventStore` port over one esdbclient connection."""
+    """The `EventStore` port over one esdbclient connection (keepalive, own subchannel)."""
 
     def __init__(self, uri: str) -> None:
         with _lost():
-            self.client = EventStoreDBClient(uri)
+            self.client = _WorkerClient(uri)
         self._log = OrderLog(self.client)
 
     def subscribe(
@@ -343,7 +379,7 @@ class EsdbEventStore:
     ) -> tuple[_EsdbSubscription, bool]:
         """Join `group` (created over the order streams if missing)."""
         with _lost():
-            created = ensure_group(self.client, group, settings)
+            created = ensure_group(self.client, group, settings, timeout=CALL_DEADLINE)
             subscription = self.client.read_subscription_to_all(
                 group,
                 event_buffer_size=window.event_buffer_size,

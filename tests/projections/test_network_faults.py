@@ -243,11 +243,6 @@ def test_catch_up_read_cut_mid_stream_resumes_from_its_position(
 
 
 @pytest.mark.emulator_only
-@pytest.mark.skipif(
-    not os.environ.get("F4_PERSISTENT"),
-    reason="opt-in (F4_PERSISTENT=1): under repeated cuts the worker's traffic sometimes stalls "
-    "(7 cuts in 90 s in one CI run), an open fault of issue 13 not yet diagnosed",
-)
 def test_persistent_subscription_cut_mid_stream_reconnects_without_gaps_or_duplicates(
     emulator: EmulatorProcess,
     own_proxy: CutProxy,
@@ -259,7 +254,9 @@ def test_persistent_subscription_cut_mid_stream_reconnects_without_gaps_or_dupli
     """A worker's persistent subscription (and its gap reads and acks) is cut after k
     bytes again and again while orders are written. It reconnects by itself; the server
     redelivers what was in flight or unacked, and the ledger absorbs it: the read model
-    equals the oracle (0 gaps, each event applied once)."""
+    equals the oracle (0 gaps, each event applied once). (Before the fix about one run in
+    three stalled: after a cut the worker's next client queued its group's Create on a
+    channel that never connected again, with no deadline.)"""
     rng = random.Random(seed)
     name, db = "order_timeline", tmp_path / "order_timeline.db"
     config = WorkerConfig(
@@ -276,7 +273,7 @@ def test_persistent_subscription_cut_mid_stream_reconnects_without_gaps_or_dupli
         with _Cutter(own_proxy, rng, down=60_000, up=2_000):
             # Cuts come with the worker's traffic: keep writing until enough have fired
             # (a worker waiting out a cut read's deadline moves no bytes for a while).
-            deadline, round_ = time.monotonic() + 90, 0
+            deadline, round_ = time.monotonic() + 45, 0
             while own_proxy.cuts < CUTS_PER_PATH and time.monotonic() < deadline:
                 run_orders(store, 5, seed=seed * 1000 + round_)
                 round_ += 1

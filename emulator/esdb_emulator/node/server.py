@@ -162,6 +162,12 @@ class EmulatorServer:
                 ("grpc.max_receive_message_length", _MAX_RECEIVE_MESSAGE_LENGTH),
                 # Refuse to share a port with another process instead of splitting calls.
                 ("grpc.so_reuseport", 0),
+                # Accept clients' keepalive pings (the server's own KeepAliveInterval is
+                # 10 s): gRPC's default answers pings more often than every 5 min with
+                # GOAWAY "too_many_pings", which would drop every subscription.
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_ping_interval_without_data_ms", 1_000),
+                ("grpc.http2.max_ping_strikes", 0),
             ],
         )
         streams_pb2_grpc.add_StreamsServicer_to_server(  # type: ignore[no-untyped-call]
