@@ -9,31 +9,32 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections import Counter
 from collections.abc import Sequence
 
 from demo.legacy_seed import legacy_orders, write_legacy
 from orders import bootstrap
-from orders.cli.common import EXIT_OK, EXIT_STORE_FAILED, EXIT_UNREACHABLE, print_json, say
-from orders.errors import StoreError, StoreUnavailable
-from orders.logging import configure_logging, quiet_grpc_core
+from orders.cli.app import classify
+from orders.cli.common import EXIT_OK, print_json, run_main, say
+from orders.logging import configure_logging
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Seed the legacy orders against `--uri` (default `ESDB_URI`); returns the exit code."""
-    quiet_grpc_core()
-    args = _parser().parse_args(argv)
+    """Seed the legacy orders against `--uri` (default `ESDB_URI`); returns the exit code.
+    Errors are reported and mapped to exit codes as the `orders` command does."""
+    return run_main("seed", _parser().parse_args, argv, classify, setup=_setup)
+
+
+def _setup(args: argparse.Namespace) -> None:
     if args.uri:
         os.environ["ESDB_URI"] = args.uri
         bootstrap.reset()
     configure_logging()
+
+
+def _seed(args: argparse.Namespace) -> int:
     orders = legacy_orders(args.count, seed=args.seed)
-    try:
-        events = write_legacy(bootstrap.default_store(), orders)
-    except StoreError as error:
-        sys.stderr.write(f"seed: {error}\n")
-        return EXIT_UNREACHABLE if isinstance(error, StoreUnavailable) else EXIT_STORE_FAILED
+    events = write_legacy(bootstrap.default_store(), orders)
     if args.json:
         print_json(
             [
@@ -63,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=1, help="the same seed writes the same orders (default 1)"
     )
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
+    parser.set_defaults(run=_seed)
     return parser
 
 

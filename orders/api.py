@@ -108,11 +108,13 @@ def execute(command: OrderCommand, **options: Unpack[CommandOptions]) -> Command
     """
     store = options.get("store")
     service = bootstrap.default_service() if store is None else bootstrap.service_for(store)
-    call: CallOptions = {}
-    for key in ("command_id", "correlation_id", "causation_id", "actor"):
-        if key in options:
-            call[key] = options[key]
-    return service.execute(command, **call)
+    return service.execute(
+        command,
+        command_id=options.get("command_id"),
+        correlation_id=options.get("correlation_id"),
+        causation_id=options.get("causation_id"),
+        actor=options.get("actor"),
+    )
 
 
 def _run(

@@ -14,6 +14,7 @@ checkpoints, consumer strategies (every consumer takes from one queue).
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import deque
@@ -187,13 +188,13 @@ class _Connection:
         self.server._close(self)
 
 
-class _Subscription:
-    _count = 0
+_SUBSCRIPTION_IDS = itertools.count(1)
 
+
+class _Subscription:
     def __init__(self, connection: _Connection, group: str, batch_size: int) -> None:
-        _Subscription._count += 1
         self.connection, self.group, self.batch_size = connection, group, batch_size
-        self._id = f"memory-{_Subscription._count}"
+        self._id = f"memory-{next(_SUBSCRIPTION_IDS)}"
         self._stopped = False
 
     @property

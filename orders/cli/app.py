@@ -46,7 +46,7 @@ from orders.store import plaintext_to_tls_server
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `orders` with `argv` (default: the process arguments); returns the exit code."""
-    return run_main("orders", build_parser().parse_args, argv, _classify, setup=_setup)
+    return run_main("orders", build_parser().parse_args, argv, classify, setup=_setup)
 
 
 def _setup(args: argparse.Namespace) -> None:
@@ -89,7 +89,8 @@ def discover() -> Iterator[Subcommand]:
         yield from getattr(module, "SUBCOMMANDS", ())
 
 
-def _classify(error: Exception, _args: argparse.Namespace) -> Failure | None:
+def classify(error: Exception, _args: argparse.Namespace) -> Failure | None:
+    """The exit code and report of an `orders` error (None: not ours, let it raise)."""
     if not isinstance(error, OrdersError):
         return None
     failure = _failure(error)
