@@ -13,13 +13,16 @@ Pass: the consumers reconnect by themselves after every update; nothing is left 
 the read model equals the oracle (with the fixed decoder), each (stream, revision) once.
 Against `ESDB_URI` too (the group and file are the test's own).
 
-"Parked" is the set of events linked from the parked stream. The emulator's own
-`parked_message_count` drifted from the stream's length (7 or 8 against 6 links): it took
-the first link's event revision for the link's, and a park that overlapped a replay's
-recount was counted twice. Both are fixed; on the emulator the test checks the count ends
-at 0. One event was seen linked twice: a known, unfixed emulator bug (a duplicate
-delivery after the next replay, absorbed by the ledger; no event is lost), left out of
-the pass criteria.
+"Parked" is the list of events linked from the parked stream. On the emulator each
+parked event must be linked exactly once, and its `parked_message_count` must end at 0.
+Three emulator faults this test found are fixed, each with a regression test in
+`emulator/tests/persistent`: the count took the first link's event revision for the
+link's, and counted a park that overlapped a replay's recount twice; an update rebuilt
+the group from a checkpoint not yet written, so every poison event was delivered and
+parked a second time; and replayed events still in flight when the group closed were
+lost (the replay had truncated them from the parked stream). Against a real server, which
+may redeliver after an update (at-least-once), a link may repeat: there only the set of
+parked events is compared.
 """
 
 from __future__ import annotations
@@ -117,23 +120,26 @@ def test_parked_replay_and_update_mid_stream_lose_nothing_and_apply_once(
         for i in range(2)
     ]
     flowing, writer = threading.Event(), None
+    real_server = bool(os.environ.get("ESDB_URI"))
 
     poisoned: set[bytes] = set()
 
-    def parked() -> set[bytes]:
-        """The events (`revision@stream`) linked from the parked stream. An event may be
-        linked twice (a re-park racing a timeout); that is a duplicate delivery after a
-        replay, absorbed by the ledger, not a loss."""
+    def parked() -> list[bytes]:
+        """The events (`revision@stream`) linked from the parked stream, sorted."""
         try:
-            return {e.data for e in es.get_stream(parked_stream(group))}
+            return sorted(e.data for e in es.get_stream(parked_stream(group)))
         except NotFound:
-            return set()
+            return []
 
     def wait_parked(expected: set[bytes], what: str) -> None:
+        def done() -> bool:
+            links = parked()
+            return set(links) == expected if real_server else links == sorted(expected)
+
         try:
-            wait_until(lambda: parked() == expected, 30, what)
+            wait_until(done, 30, what)
         except AssertionError as e:
-            raise AssertionError(f"{e}: parked {sorted(parked())}") from None
+            raise AssertionError(f"{e}: parked {parked()}") from None
 
     def both_connected() -> bool:
         return {c.name for c in group_connections(es, group) or []} == {"w0", "w1"}
@@ -185,7 +191,7 @@ def test_parked_replay_and_update_mid_stream_lose_nothing_and_apply_once(
             total = order_events(es)
             wait_until(lambda: applied(db) == total, 60, f"all {total} events applied")
             wait_parked(set(), "nothing left parked")
-            if not os.environ.get("ESDB_URI"):  # the emulator's count is its stream's length
+            if not real_server:  # the emulator's count is its stream's length
                 count = es.get_subscription_info(group).parked_message_count
                 assert count == 0, f"parked_message_count {count} with nothing parked"
         finally:

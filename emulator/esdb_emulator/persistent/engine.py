@@ -90,8 +90,15 @@ class Group:
         """Start reading the source (call on the event loop)."""
         self._tasks["reader"] = asyncio.create_task(self._run(), name=f"group {self.settings.key}")
 
-    async def close(self) -> None:
-        """Drop every consumer, stop reading, and finish pending parks and checkpoints."""
+    async def close(self, *, keep_progress: bool = True, hand_over: bool = False) -> list[Message]:
+        """Drop every consumer, stop reading, and finish pending parks and checkpoints.
+
+        With `keep_progress` (an update or a server stop, not a delete) nothing is lost
+        or redone by the group that comes next: a final checkpoint records everything
+        finished since the last one, and replayed parked events not yet acked (the
+        parked stream no longer holds them) are parked again, or, with `hand_over` (an
+        update), returned for the new group to `resume_replays`.
+        """
         self._closed = True
         self._drop_consumers()
         reader = self._tasks.pop("reader", None)
@@ -101,6 +108,25 @@ class Group:
         if reader is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
+        replays, self._replay = list(self._replay), deque()
+        if keep_progress and not hand_over:
+            for message in replays:
+                self._park(message, "Replay interrupted: the subscription was closed.")
+        await self._settle()
+        if keep_progress:
+            self._checkpoint_now()
+            await self._settle()
+        return replays if hand_over else []
+
+    def resume_replays(self, replays: Iterable[Message]) -> None:
+        """Queue the replayed parked events a closed group handed over, before new events."""
+        for old in replays:
+            message = Message(old.resolved, old.ack_id, None, old.retry_count)
+            message.unresolved_link = old.unresolved_link
+            self._replay.append(message)
+        self._dispatch()
+
+    async def _settle(self) -> None:
         while self._tasks:  # parks and checkpoints remove themselves when done
             await asyncio.wait(list(self._tasks.values()))
 
@@ -437,6 +463,15 @@ class Group:
         position = self._progress.due(now, clock_tick=clock_tick)
         if position is None:
             return
+        self._start_checkpoint(position, now)
+
+    def _checkpoint_now(self) -> None:
+        """Checkpoint whatever is finished, due or not (the group is closing)."""
+        position = self._progress.done_through
+        if position is not None and position != self._progress.checkpointed:
+            self._start_checkpoint(position, time.monotonic())
+
+    def _start_checkpoint(self, position: int, now: float) -> None:
         self._progress.checkpoint_taken(position, now)
         self.last_checkpoint = self.position_text(position)
         task = asyncio.create_task(self._write_checkpoint(self.last_checkpoint))

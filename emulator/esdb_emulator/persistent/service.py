@@ -173,8 +173,8 @@ class PersistentSubscriptionsService(persistent_pb2_grpc.PersistentSubscriptions
             settings = self._resolve_start(settings)
             stored = [settings if s.key == settings.key else s for s in self._settings()]
             await self._save(stored, source, name)
-            await current.close()
-            self._install(settings)
+            replays = await current.close(hand_over=True)
+            self._install(settings).resume_replays(replays)
         _log.info("persistent_group.updated", group=settings.key)
         return persistent_pb2.UpdateResp()
 
@@ -184,7 +184,7 @@ class PersistentSubscriptionsService(persistent_pb2_grpc.PersistentSubscriptions
             key = group.settings.key
             await self._save([s for s in self._settings() if s.key != key], source, name)
             del self._groups[key]
-            await group.close()
+            await group.close(keep_progress=False)
             await group.delete_streams()
         _log.info("persistent_group.deleted", group=key)
         return persistent_pb2.DeleteResp()
@@ -251,13 +251,14 @@ class PersistentSubscriptionsService(persistent_pb2_grpc.PersistentSubscriptions
     def _settings(self) -> list[GroupSettings]:
         return [group.settings for group in self._groups.values()]
 
-    def _install(self, settings: GroupSettings) -> None:
+    def _install(self, settings: GroupSettings) -> Group:
         """Build, load and start a group, replacing any of the same key in place."""
         group = Group(settings, self._log)
         group.load()
         group.start()
         self._groups[settings.key] = group
         self._topics.add(settings.source)
+        return group
 
     def _resolve_start(self, settings: GroupSettings) -> GroupSettings:
         """Pin "from the end" to where the end is now; other starts read from themselves."""

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from esdbclient import EventStoreDBClient, StreamState
+from esdbclient import EventStoreDBClient, NewEvent, StreamState
 from esdbclient.exceptions import GrpcError, NotFound
 from persistent_support import (
     DEADLINE,
@@ -18,6 +18,7 @@ from persistent_support import (
     checkpoint_stream,
     events,
     group_name,
+    parked_stream,
     take,
 )
 
@@ -267,3 +268,98 @@ def test_a_group_whose_stream_is_tombstoned_drops_its_consumers(
     late = client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
     with pytest.raises(GrpcError, match="was dropped"):
         next(late)
+
+
+@pytest.mark.emulator_only
+def test_an_update_before_any_checkpoint_does_not_redeliver_acked_events(
+    client: EventStoreDBClient, stream_name: str
+) -> None:
+    """Closing a group writes a final checkpoint. Without it the rebuilt group
+    resumed from no checkpoint and delivered (and a worker parked) everything again.
+    At-least-once allows that redelivery; the emulator avoids it."""
+    group = group_name()
+    client.create_subscription_to_stream(
+        group, stream_name, min_checkpoint_count=1000, max_checkpoint_count=1000
+    )
+    written = events(5)
+    append(client, stream_name, written)
+    subscription = client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
+    take(subscription, 5)
+    wait_until(
+        lambda: client.get_subscription_info(group, stream_name).outstanding_messages_count == 0,
+        10.0,
+        "every ack to arrive",
+    )
+    assert _last_checkpoint(client, stream_name, group) is None  # none due yet
+    client.update_subscription_to_stream(group, stream_name, message_timeout=5.0)
+    assert _last_checkpoint(client, stream_name, group) == '"4"'
+    later = events(1)
+    append(client, stream_name, later)
+    again = client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
+    assert [e.id for e in take(again, 1)] == [later[0].id]
+    again.stop()
+
+
+def _parked_links(client: EventStoreDBClient, stream: str, group: str) -> list[bytes]:
+    try:
+        return [link.data for link in client.get_stream(parked_stream(stream, group))]
+    except NotFound:
+        return []
+
+
+def _park_three_and_replay(
+    client: EventStoreDBClient, stream: str, group: str
+) -> tuple[list[NewEvent], list[bytes]]:
+    """Park three events, replay them and take them without acking: the replay has
+    truncated the parked stream, so they are only in flight. (poison, their links)"""
+    poison = events(3)
+    append(client, stream, poison)
+    subscription = client.read_subscription_to_stream(group, stream, timeout=DEADLINE)
+    for event in take(subscription, 3, ack=False):
+        subscription.nack(event, action="park")
+    links = [f"{n}@{stream}".encode() for n in range(3)]
+    wait_until(lambda: _parked_links(client, stream, group) == links, 10.0, "three parked")
+    client.replay_parked_events(group, stream)
+    assert all(e.link is not None for e in take(subscription, 3, ack=False))
+    assert _parked_links(client, stream, group) == []
+    return poison, links
+
+
+@pytest.mark.emulator_only
+def test_replayed_events_in_flight_when_the_group_is_updated_go_to_the_new_group(
+    client: EventStoreDBClient, stream_name: str
+) -> None:
+    """An update hands the unfinished replay to the rebuilt group; it was lost before."""
+    group = group_name()
+    client.create_subscription_to_stream(group, stream_name)
+    poison, _ = _park_three_and_replay(client, stream_name, group)
+    client.update_subscription_to_stream(group, stream_name, message_timeout=5.0)
+    again = client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
+    replayed = take(again, 3)
+    assert [e.id for e in replayed] == [e.id for e in poison]
+    assert all(e.link is not None for e in replayed)
+    wait_until(
+        lambda: client.get_subscription_info(group, stream_name).outstanding_messages_count == 0,
+        10.0,
+        "the replayed events acked",
+    )
+    assert _parked_links(client, stream_name, group) == []
+    again.stop()
+
+
+@pytest.mark.emulator_only
+def test_replayed_events_in_flight_when_the_server_stops_are_parked_again(
+    emulator: EmulatorProcess, node_client: EventStoreDBClient, stream_name: str
+) -> None:
+    """A clean stop parks the unfinished replay again, each event once; it was lost."""
+    group = group_name()
+    node_client.create_subscription_to_stream(group, stream_name)
+    _, links = _park_three_and_replay(node_client, stream_name, group)
+    emulator.stop()
+    emulator.start()
+    client = EventStoreDBClient(emulator.uri)
+    try:
+        assert sorted(_parked_links(client, stream_name, group)) == links
+        assert client.get_subscription_info(group, stream_name).parked_message_count == 3
+    finally:
+        client.close()
