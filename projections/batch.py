@@ -83,9 +83,15 @@ class BatchOutcome:
     acks: list[UUID] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     applied: int = 0
-    duplicates: int = 0
+    skipped: list[tuple[str, int]] = field(default_factory=list)
+    """(stream, revision) of each delivery at or below its stream's applied revision."""
     gap_events: int = 0
     ignored: int = 0
+
+    @property
+    def duplicates(self) -> int:
+        """How many deliveries were duplicates (already applied), acked unapplied."""
+        return len(self.skipped)
 
 
 def is_transient(error: sqlite3.Error) -> bool:
@@ -180,7 +186,7 @@ class _Run:
         for delivery in deliveries:
             stored = delivery.stored
             if stored.revision <= cursor:
-                self.outcome.duplicates += 1
+                self.outcome.skipped.append((stored.stream, stored.revision))
                 self.outcome.acks.append(delivery.ack_id)
                 continue
             if blocked is None and stored.revision > cursor + 1:

@@ -176,6 +176,13 @@ class Worker:
                 action=failure.action,
             )
             subscription.nack(failure.delivery.ack_id, failure.action)
+        if outcome.skipped:
+            self._log.info(
+                "projection.duplicates_skipped",
+                count=outcome.duplicates,
+                events=[f"{revision}@{stream}" for stream, revision in outcome.skipped[:20]],
+                reason="already applied: at or below the stream's revision in the read model",
+            )
         self._log.debug(
             "projection.batch_applied",
             delivered=len(batch),

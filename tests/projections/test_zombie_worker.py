@@ -3,6 +3,10 @@ message timeout while it holds in-flight events, then resumed (SIGCONT), beside 
 worker that keeps running. The server times the zombie's messages out and redelivers them
 to the other worker; the zombie's late commits and acks, once it wakes up, change nothing.
 Ends with the oracle: the read model equals the in-order fold, each (stream, revision) once.
+
+Run for `order_summary` (one row per order) and `customer_stats` (running totals per
+customer, where a second application of an event would show as a wrong sum). The zombie's
+log must name the late events it skipped as already applied.
 """
 
 from __future__ import annotations
@@ -27,8 +31,6 @@ from projections.esdb import GroupSettings, ensure_group, group_connections, gro
 
 pytestmark = pytest.mark.emulator_only
 
-NAME = "order_summary"
-GROUP = group_name(NAME)
 MESSAGE_TIMEOUT = 0.5
 """Seconds; the emulator times messages out on its one-second clock tick."""
 ZOMBIE_SETTINGS = GroupSettings(
@@ -38,21 +40,22 @@ ZOMBIE_SETTINGS = GroupSettings(
 )
 
 
+@pytest.mark.parametrize("name", ["order_summary", "customer_stats"])
 def test_zombie_worker_paused_past_the_message_timeout_then_resumed(
     emulator: EmulatorProcess,
     es: EventStoreDBClient,
     store: EsdbStore,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    name: str,
 ) -> None:
-    db = tmp_path / f"{NAME}.db"
-    ensure_group(es, GROUP, ZOMBIE_SETTINGS)
+    db = tmp_path / f"{name}.db"
+    group = group_name(name)
+    ensure_group(es, group, ZOMBIE_SETTINGS)
     run_orders(store, 20, seed=91)
-    monkeypatch.setenv("ORDERS_LOG_LEVEL", "debug")  # each batch logs its duplicates
     zombie, survivor = (
         WorkerProcess(
             f"{emulator.uri}&ConnectionName={role}",
-            NAME,
+            name,
             db,
             tmp_path / f"{role}.log",
             "--batch-size",
@@ -62,19 +65,27 @@ def test_zombie_worker_paused_past_the_message_timeout_then_resumed(
         for role in ("zombie", "survivor")
     )
     try:
-        wait_until(lambda: _connected(es) == {"zombie", "survivor"}, 30, "both workers connected")
+        wait_until(
+            lambda: _connected(es, group) == {"zombie", "survivor"}, 30, "both workers connected"
+        )
         wait_until(lambda: applied(db) == order_events(es), 30, "the first orders applied")
 
         # Paused while idle: the events written meanwhile go half to the zombie and stay in
         # flight there; the survivor ends up applying all of them while the zombie sleeps.
-        paused_for = _pause_and_drain(zombie, es, store, db, seed=92)
+        paused_for = _pause_and_drain(zombie, es, group, store, db, seed=92)
         assert paused_for > MESSAGE_TIMEOUT
         resumed_at = len(zombie.log())
         _resume(zombie)
-        # It wakes up with the stale events in hand: applied elsewhere, so duplicates.
-        wait_until(
-            lambda: _duplicates_logged(zombie, resumed_at) > 0, 20, "the zombie's late batch"
-        )
+        # It wakes up with the stale events in hand: applied elsewhere, so duplicates,
+        # and its log names them.
+        wait_until(lambda: _skipped(zombie, resumed_at), 20, "the zombie's late batch skipped")
+        late = _skipped(zombie, resumed_at)
+        written = {
+            f"{e.stream_position}@{e.stream_name}"
+            for e in es.read_all()
+            if e.stream_name.startswith("order-")
+        }
+        assert late <= written, f"skipped events that were never written: {late - written}"
 
         # Paused at a random moment of a catch-up (maybe inside its transaction, or between
         # its commit and its acks), twice: the late commit is absorbed either way.
@@ -86,17 +97,22 @@ def test_zombie_worker_paused_past_the_message_timeout_then_resumed(
         _resume(zombie)
         codes = [zombie.stop(), survivor.stop()]
     assert codes == [0, 0]
-    result = check_oracle(es, NAME, db)
+    result = check_oracle(es, name, db)
     assert result.events == order_events(es) == counter(db, "events_applied")
-    assert counter(db, "duplicates_skipped") > 0
-    assert es.get_subscription_info(GROUP).parked_message_count == 0
+    assert counter(db, "duplicates_skipped") >= len(late)
+    assert es.get_subscription_info(group).parked_message_count == 0
     for worker in (zombie, survivor):
         assert "subscription.parked" not in worker.log()
         assert "projection.event_failed" not in worker.log()
 
 
 def _pause_and_drain(
-    zombie: WorkerProcess, es: EventStoreDBClient, store: EsdbStore, db: Path, seed: int
+    zombie: WorkerProcess,
+    es: EventStoreDBClient,
+    group: str,
+    store: EsdbStore,
+    db: Path,
+    seed: int,
 ) -> float:
     """SIGSTOP the idle zombie, write orders, and wait (zombie still paused) until the
     survivor has applied every event and nothing is in flight to the zombie any more:
@@ -106,12 +122,16 @@ def _pause_and_drain(
     writer = threading.Thread(target=run_orders, args=(store, 6), kwargs={"seed": seed})
     writer.start()
     try:
-        wait_until(lambda: _in_flight(es, "zombie") > 0, 20, "events in flight to the zombie")
+        wait_until(
+            lambda: _in_flight(es, group, "zombie") > 0, 20, "events in flight to the zombie"
+        )
     finally:
         writer.join(60)
     total = order_events(es)
     wait_until(lambda: applied(db) == total, 30, "the survivor applying every event")
-    wait_until(lambda: _in_flight(es, "zombie") == 0, 30, "the zombie's messages redelivered")
+    wait_until(
+        lambda: _in_flight(es, group, "zombie") == 0, 30, "the zombie's messages redelivered"
+    )
     assert zombie.alive()
     return time.monotonic() - stopped
 
@@ -130,23 +150,25 @@ def _pause_mid_flow(zombie: WorkerProcess, store: EsdbStore, seed: int) -> None:
         writer.join(60)
 
 
-def _connected(es: EventStoreDBClient) -> set[str]:
-    return {c.name for c in group_connections(es, GROUP) or []}
+def _connected(es: EventStoreDBClient, group: str) -> set[str]:
+    return {c.name for c in group_connections(es, group) or []}
 
 
-def _in_flight(es: EventStoreDBClient, connection: str) -> int:
-    consumers = group_connections(es, GROUP) or []
+def _in_flight(es: EventStoreDBClient, group: str, connection: str) -> int:
+    consumers = group_connections(es, group) or []
     return sum(c.in_flight for c in consumers if c.name == connection)
 
 
-def _duplicates_logged(worker: WorkerProcess, offset: int) -> int:
-    total = 0
+def _skipped(worker: WorkerProcess, offset: int) -> set[str]:
+    """The events (`revision@stream`) the worker's log says it skipped as already
+    applied, after character `offset` of the log."""
+    skipped: set[str] = set()
     for line in worker.log()[offset:].splitlines():
         if line.startswith("{"):
             entry = json.loads(line)
-            if entry.get("event") == "projection.batch_applied":
-                total += int(entry["duplicates"])
-    return total
+            if entry.get("event") == "projection.duplicates_skipped":
+                skipped.update(entry["events"])
+    return skipped
 
 
 def _signal(worker: WorkerProcess, signum: signal.Signals) -> None:
