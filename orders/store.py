@@ -97,9 +97,9 @@ class EsdbStore:
         new_events = [
             NewEvent(type=e.type, data=e.data, metadata=e.metadata, id=e.id) for e in events
         ]
-        # One event goes as Append, more as BatchAppend: esdbclient sends a lone NewEvent
-        # through the Append RPC, which costs the client about 0.4 ms less CPU per call
-        # (docs/performance-peers.md); most commands append one event.
+        # One event goes as Append, more as BatchAppend (esdbclient sends a lone NewEvent
+        # through Append): Append costs the client ~12% less CPU for one event, while two
+        # go ~6% faster as BatchAppend (benchmarks/append_rpc.py, benchmarks/RESULTS.md).
         payload = new_events[0] if len(new_events) == 1 else new_events
         with self._translated(stream, expected_revision):
             position = self._connected().append_to_stream(
