@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+import weakref
 
 from orders.logging import ensure_logging
 from orders.ports import OrderStore
@@ -20,6 +21,7 @@ from orders.store import EsdbStore
 _lock = threading.Lock()
 _settings: Settings | None = None
 _store: OrderStore | None = None
+_services: weakref.WeakKeyDictionary[OrderStore, OrderService] = weakref.WeakKeyDictionary()
 
 
 def default_settings() -> Settings:
@@ -47,13 +49,19 @@ def default_store() -> OrderStore:
 
 def default_service() -> OrderService:
     """The service over the default store, with the default settings."""
-    return OrderService(default_store(), default_settings())
+    return service_for(default_store())
 
 
 def service_for(store: OrderStore) -> OrderService:
-    """A service over `store` (the caller owns it), with the default settings."""
+    """The service over `store` (the caller owns it), with the default settings: one per
+    store, so its calls share the service's order cache."""
     ensure_logging()
-    return OrderService(store, default_settings())
+    settings = default_settings()
+    with _lock:
+        service = _services.get(store)
+        if service is None or service.settings is not settings:
+            service = _services[store] = OrderService(store, settings)
+        return service
 
 
 def reset() -> None:
@@ -61,5 +69,6 @@ def reset() -> None:
     global _settings, _store
     with _lock:
         store, _store, _settings = _store, None, None
+        _services.clear()
     if store is not None:
         store.close()

@@ -53,6 +53,8 @@ class Settings:
     timeout: float = 10.0
     """Deadline in seconds for each read or append call."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    state_cache_size: int = 1000
+    """Orders whose last known stream a service keeps, to skip reading it (0: none)."""
 
     @property
     def masked_uri(self) -> str:
@@ -62,17 +64,20 @@ class Settings:
     def __repr__(self) -> str:
         return (
             f"Settings(esdb_uri={self.masked_uri!r}, actor={self.actor!r},"
-            f" timeout={self.timeout!r}, retry={self.retry!r})"
+            f" timeout={self.timeout!r}, retry={self.retry!r},"
+            f" state_cache_size={self.state_cache_size!r})"
         )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read `ESDB_URI`, `ORDERS_ACTOR` and `ORDERS_TIMEOUT`; raises InvalidSettings."""
+        """Read `ESDB_URI`, `ORDERS_ACTOR`, `ORDERS_TIMEOUT` and `ORDERS_STATE_CACHE`;
+        raises InvalidSettings."""
         values = os.environ if env is None else env
         return cls(
             esdb_uri=values.get("ESDB_URI") or DEFAULT_ESDB_URI,
             actor=values.get("ORDERS_ACTOR") or _login_actor(),
             timeout=_positive_float(values, "ORDERS_TIMEOUT", 10.0),
+            state_cache_size=_count(values, "ORDERS_STATE_CACHE", 1000),
         )
 
 
@@ -86,6 +91,19 @@ def _positive_float(values: Mapping[str, str], name: str, default: float) -> flo
         raise InvalidSettings(f"{name}={raw!r} is not a number of seconds") from None
     if number <= 0:
         raise InvalidSettings(f"{name}={raw!r} must be positive")
+    return number
+
+
+def _count(values: Mapping[str, str], name: str, default: int) -> int:
+    raw = values.get(name)
+    if not raw:
+        return default
+    try:
+        number = int(raw)
+    except ValueError:
+        raise InvalidSettings(f"{name}={raw!r} is not a whole number") from None
+    if number < 0:
+        raise InvalidSettings(f"{name}={raw!r} must not be negative")
     return number
 
 
