@@ -58,8 +58,8 @@ def service_for(store: OrderStore) -> OrderService:
     ensure_logging()
     settings = default_settings()
     with _lock:
-        service = _services.get(store)
-        if service is None or service.settings is not settings:
+        service = _services.get(store)  # reset() forgets them with the settings
+        if service is None:
             service = _services[store] = OrderService(store, settings)
         return service
 

@@ -78,8 +78,9 @@ def test_zombie_worker_paused_past_the_message_timeout_then_resumed(
         _resume(zombie)
         # It wakes up with the stale events in hand: applied elsewhere, so duplicates,
         # and its log names them.
-        wait_until(lambda: _skipped(zombie, resumed_at), 20, "the zombie's late batch skipped")
-        late = _skipped(zombie, resumed_at)
+        late = wait_until(
+            lambda: _skipped(zombie, resumed_at), 20, "the zombie's late batch skipped"
+        )
         written = {
             f"{e.stream_position}@{e.stream_name}"
             for e in es.read_all()

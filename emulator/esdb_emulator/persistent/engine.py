@@ -18,7 +18,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from esdbclient.protos.Grpc import persistent_pb2
@@ -90,14 +90,14 @@ class Group:
         """Start reading the source (call on the event loop)."""
         self._tasks["reader"] = asyncio.create_task(self._run(), name=f"group {self.settings.key}")
 
-    async def close(self, *, keep_progress: bool = True, hand_over: bool = False) -> list[Message]:
+    async def close(self, why: Literal["stop", "update", "delete"] = "stop") -> list[Message]:
         """Drop every consumer, stop reading, and finish pending parks and checkpoints.
 
-        With `keep_progress` (an update or a server stop, not a delete) nothing is lost
-        or redone by the group that comes next: a final checkpoint records everything
-        finished since the last one, and replayed parked events not yet acked (the
-        parked stream no longer holds them) are parked again, or, with `hand_over` (an
-        update), returned for the new group to `resume_replays`.
+        On a stop or an update nothing is lost or redone by the group that comes next: a
+        final checkpoint records everything finished since the last one, and replayed
+        parked events not yet acked (the parked stream no longer holds them) are parked
+        again on a stop, or returned on an update for the new group to `resume_replays`.
+        A deleted group keeps nothing.
         """
         self._closed = True
         self._drop_consumers()
@@ -109,14 +109,14 @@ class Group:
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
         replays, self._replay = list(self._replay), deque()
-        if keep_progress and not hand_over:
+        if why == "stop":
             for message in replays:
                 self._park(message, "Replay interrupted: the subscription was closed.")
         await self._settle()
-        if keep_progress:
+        if why != "delete":
             self._checkpoint_now()
             await self._settle()
-        return replays if hand_over else []
+        return replays if why == "update" else []
 
     def resume_replays(self, replays: Iterable[Message]) -> None:
         """Queue the replayed parked events a closed group handed over, before new events."""

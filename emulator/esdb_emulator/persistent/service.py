@@ -173,7 +173,7 @@ class PersistentSubscriptionsService(persistent_pb2_grpc.PersistentSubscriptions
             settings = self._resolve_start(settings)
             stored = [settings if s.key == settings.key else s for s in self._settings()]
             await self._save(stored, source, name)
-            replays = await current.close(hand_over=True)
+            replays = await current.close("update")
             self._install(settings).resume_replays(replays)
         _log.info("persistent_group.updated", group=settings.key)
         return persistent_pb2.UpdateResp()
@@ -184,7 +184,7 @@ class PersistentSubscriptionsService(persistent_pb2_grpc.PersistentSubscriptions
             key = group.settings.key
             await self._save([s for s in self._settings() if s.key != key], source, name)
             del self._groups[key]
-            await group.close(keep_progress=False)
+            await group.close("delete")
             await group.delete_streams()
         _log.info("persistent_group.deleted", group=key)
         return persistent_pb2.DeleteResp()

@@ -56,6 +56,12 @@ def take(
     return received
 
 
+def settled(client: EventStoreDBClient, group: str, stream: str) -> bool:
+    """True when nothing of the stream group is outstanding or in flight."""
+    info = client.get_subscription_info(group, stream)
+    return info.outstanding_messages_count == 0 and info.total_in_flight_messages == 0
+
+
 def parked_stream(source: str, group: str) -> str:
     """The parked-events stream of a group."""
     return f"$persistentsubscription-{source}::{group}-parked"

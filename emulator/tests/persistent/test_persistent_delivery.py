@@ -21,6 +21,7 @@ from persistent_support import (
     parked_stream,
     raw_info,
     raw_replay_parked,
+    settled,
     take,
 )
 
@@ -72,11 +73,6 @@ def test_from_end_is_fixed_at_creation_so_events_before_any_consumer_arrive(
 # -- acks and nacks ---------------------------------------------------------------------
 
 
-def _settled(client: EventStoreDBClient, group: str, stream: str) -> bool:
-    info = client.get_subscription_info(group, stream)
-    return info.outstanding_messages_count == 0 and info.total_in_flight_messages == 0
-
-
 @pytest.mark.parametrize("action", ["retry", "unknown"])
 def test_nack_retry_and_unknown_redeliver_with_retry_count_one(
     client: EventStoreDBClient, stream_name: str, action: str
@@ -90,7 +86,7 @@ def test_nack_retry_and_unknown_redeliver_with_retry_count_one(
         subscription.nack(event, action=action)  # type: ignore[arg-type]
     again = take(subscription, 3)
     assert [(e.id, e.retry_count) for e in again] == [(e.id, 1) for e in written]
-    wait_until(lambda: _settled(client, group, stream_name), 10.0, "every redelivery to be acked")
+    wait_until(lambda: settled(client, group, stream_name), 10.0, "every redelivery to be acked")
     subscription.stop()
 
 
@@ -104,7 +100,7 @@ def test_nack_skip_and_stop_let_the_event_go_without_redelivery(
     subscription = client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
     for event in take(subscription, 2, ack=False):
         subscription.nack(event, action=action)  # type: ignore[arg-type]
-    wait_until(lambda: _settled(client, group, stream_name), 10.0, "the nacks to be applied")
+    wait_until(lambda: settled(client, group, stream_name), 10.0, "the nacks to be applied")
     sentinel = events(1)
     append(client, stream_name, sentinel)
     assert [e.id for e in take(subscription, 1)] == [sentinel[0].id]
@@ -132,7 +128,7 @@ def test_nack_park_writes_a_link_to_the_parked_stream(
     assert [link.data for link in links] == [f"{n}@{stream_name}".encode() for n in (0, 1)]
     reason = json.loads(links[0].metadata)["reason"]
     assert reason.startswith("Client explicitly NAK'ed message.")
-    assert _settled(client, group, stream_name)
+    assert settled(client, group, stream_name)
     subscription.stop()
 
 
@@ -148,7 +144,7 @@ def test_unknown_and_repeated_acks_are_ignored(
     subscription.ack(first)  # again
     subscription.ack(uuid.uuid4())  # never delivered
     assert take(subscription, 1)[0].id == written[1].id
-    wait_until(lambda: _settled(client, group, stream_name), 10.0, "the group to settle")
+    wait_until(lambda: settled(client, group, stream_name), 10.0, "the group to settle")
     subscription.stop()
 
 
@@ -247,9 +243,7 @@ def test_replay_parked_redelivers_parked_events_as_links_before_new_events(
     assert all(e.link is not None and e.ack_id == e.link.id for e in replayed)
     assert {e.link.stream_name for e in replayed if e.link} == {parked_stream(stream_name, group)}
     assert [e.retry_count for e in received] == [0] * 5
-    wait_until(
-        lambda: _settled(client, group, stream_name), 10.0, "the replayed events to be acked"
-    )
+    wait_until(lambda: settled(client, group, stream_name), 10.0, "the replayed events to be acked")
     consumer.stop()
 
 
@@ -513,7 +507,7 @@ def test_resolved_links_are_delivered_as_their_events_and_acked_by_link_id(
     received = take(subscription, 2)
     assert [e.id for e in received] == [e.id for e in targets]
     assert [e.ack_id for e in received] == [link.id for link in links]
-    wait_until(lambda: _settled(client, resolving, links_stream), 10.0, "acks by link id")
+    wait_until(lambda: settled(client, resolving, links_stream), 10.0, "acks by link id")
     unresolved = client.read_subscription_to_stream(raw, links_stream, timeout=DEADLINE)
     assert [e.type for e in take(unresolved, 2)] == ["$>", "$>"]
     subscription.stop()

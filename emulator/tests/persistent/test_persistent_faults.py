@@ -19,6 +19,7 @@ from persistent_support import (
     events,
     group_name,
     parked_stream,
+    settled,
     take,
 )
 
@@ -285,11 +286,7 @@ def test_an_update_before_any_checkpoint_does_not_redeliver_acked_events(
     append(client, stream_name, written)
     subscription = client.read_subscription_to_stream(group, stream_name, timeout=DEADLINE)
     take(subscription, 5)
-    wait_until(
-        lambda: client.get_subscription_info(group, stream_name).outstanding_messages_count == 0,
-        10.0,
-        "every ack to arrive",
-    )
+    wait_until(lambda: settled(client, group, stream_name), 10.0, "every ack to arrive")
     assert _last_checkpoint(client, stream_name, group) is None  # none due yet
     client.update_subscription_to_stream(group, stream_name, message_timeout=5.0)
     assert _last_checkpoint(client, stream_name, group) == '"4"'
@@ -338,11 +335,7 @@ def test_replayed_events_in_flight_when_the_group_is_updated_go_to_the_new_group
     replayed = take(again, 3)
     assert [e.id for e in replayed] == [e.id for e in poison]
     assert all(e.link is not None for e in replayed)
-    wait_until(
-        lambda: client.get_subscription_info(group, stream_name).outstanding_messages_count == 0,
-        10.0,
-        "the replayed events acked",
-    )
+    wait_until(lambda: settled(client, group, stream_name), 10.0, "the replayed events acked")
     assert _parked_links(client, stream_name, group) == []
     again.stop()
 
